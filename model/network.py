@@ -1,0 +1,519 @@
+"""A fully connected feedforward network, trained by mini-batch stochastic gradient descent.
+
+In the spirit of the classic ``network.py``: the same names (``feedforward``, ``SGD``,
+``update_mini_batch``, ``backprop``, ``cost_derivative``, ``evaluate``, ``sigmoid``,
+``sigmoid_prime``) and the same column convention: an input batch ``a`` has shape
+``(sizes[0], n)``, one column per example. Unlike the classic code, a whole mini-batch goes
+through ``backprop`` as matrix products, and the network can also use cross-entropy with a
+softmax output, ReLU hidden layers, L2 weight decay, momentum, scaled initialisation and a
+learning-rate schedule.
+
+This module holds only the definitions: the trainer (``model.train``) and the web app import it.
+A saved network (``Network.save``) carries its own architecture, so ``Network.load`` needs
+nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import math
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model.fileio import atomic_write
+
+COSTS = ("quadratic", "cross-entropy")
+ACTIVATIONS = ("sigmoid", "relu")
+INITS = ("scaled", "classic")
+SCHEDULES = ("constant", "cosine", "step")
+DTYPES = ("float32", "float64")
+
+FORMAT = "digits-network"
+FORMAT_VERSION = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Small pure helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function 1 / (1 + e^-z), elementwise."""
+    # Written with tanh because 1 / (1 + exp(-z)) overflows for large negative z.
+    return 0.5 * np.tanh(0.5 * z) + 0.5
+
+
+def sigmoid_prime(z: np.ndarray) -> np.ndarray:
+    """Derivative of the sigmoid function, elementwise."""
+    s = sigmoid(z)
+    return s * (1 - s)
+
+
+def relu(z: np.ndarray) -> np.ndarray:
+    """max(z, 0), elementwise."""
+    return np.maximum(z, 0)
+
+
+def relu_prime(z: np.ndarray) -> np.ndarray:
+    """Derivative of ReLU (taken as 0 at 0), elementwise, in z's dtype."""
+    return (z > 0).astype(z.dtype)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Column-wise softmax of z, shape (k, n) -> (k, n); each column sums to 1."""
+    e = np.exp(z - z.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def one_hot(labels: np.ndarray, k: int, dtype: Any = np.float32) -> np.ndarray:
+    """Integer labels of shape (n,) -> one-hot columns of shape (k, n)."""
+    labels = np.asarray(labels)
+    y = np.zeros((k, labels.size), dtype=dtype)
+    y[labels, np.arange(labels.size)] = 1
+    return y
+
+
+_HIDDEN = {"sigmoid": (sigmoid, sigmoid_prime), "relu": (relu, relu_prime)}
+
+
+def learning_rate(schedule: str, eta: float, epoch: int, epochs: int) -> float:
+    """The learning rate for ``epoch`` (0-based) of ``epochs`` under a named schedule.
+
+    ``constant``: eta throughout. ``cosine``: eta * (1 + cos(pi * epoch / epochs)) / 2, from eta
+    down towards 0. ``step``: eta, divided by 10 after half and again after three quarters of
+    the epochs.
+    """
+    if schedule == "constant":
+        return eta
+    if schedule == "cosine":
+        return eta * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+    if schedule == "step":
+        return eta * (0.1 ** ((epoch >= epochs // 2) + (epoch >= 3 * epochs // 4)))
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}; expected one of {SCHEDULES}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The network
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class EpochRecord:
+    """What ``SGD`` measured in one epoch."""
+
+    epoch: int
+    eta: float
+    cost: float  # mean training cost over the epoch's mini-batches, before each update
+    train_accuracy: float  # fraction of the epoch's training examples classified right
+    seconds: float
+    test_accuracy: float | None = None  # on ``test_data``, when given
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Network:
+    """A fully connected network of layer sizes ``sizes``, e.g. ``[784, 15, 10]``.
+
+    ``weights[l]`` has shape ``(sizes[l+1], sizes[l])`` and ``biases[l]`` shape
+    ``(sizes[l+1], 1)``. Hidden layers use ``activation``; the output layer is a sigmoid for
+    the quadratic cost and a softmax for the cross-entropy cost.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        *,
+        cost: str = "quadratic",
+        activation: str = "sigmoid",
+        init: str = "scaled",
+        dtype: str = "float32",
+        seed: int | None = 0,
+    ) -> None:
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or any(s < 1 for s in sizes):
+            raise ValueError(f"sizes must list at least two positive layer sizes, got {sizes}")
+        _check_choice("cost", cost, COSTS)
+        _check_choice("activation", activation, ACTIVATIONS)
+        _check_choice("init", init, INITS)
+        _check_choice("dtype", dtype, DTYPES)
+        self.sizes = sizes
+        self.num_layers = len(sizes)
+        self.cost = cost
+        self.activation = activation
+        self.init = init
+        self.dtype = np.dtype(dtype)
+        self.rng = np.random.default_rng(seed)
+        self._hidden, self._hidden_prime = _HIDDEN[activation]
+        # What the weights were trained with and how well they did; saved with them.
+        self.metadata: dict[str, Any] = {}
+        self.biases, self.weights = self._initial_parameters()
+
+    def _initial_parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Classic: every weight and bias from N(0, 1). Scaled: weights from N(0, g / n_in)
+        (g = 2 for ReLU, He et al.; g = 1 for sigmoid), biases 0 (ReLU) or N(0, 1) (sigmoid),
+        which keeps the hidden units out of saturation at the start."""
+        biases, weights = [], []
+        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+            std = 1.0
+            if self.init == "scaled":
+                std = math.sqrt((2.0 if self.activation == "relu" else 1.0) / n_in)
+            w = self.rng.standard_normal((n_out, n_in)) * std
+            if self.init == "scaled" and self.activation == "relu":
+                b = np.zeros((n_out, 1))
+            else:
+                b = self.rng.standard_normal((n_out, 1))
+            weights.append(w.astype(self.dtype))
+            biases.append(b.astype(self.dtype))
+        return biases, weights
+
+    # -- inference ------------------------------------------------------------------------------
+
+    def feedforward(self, a: np.ndarray) -> np.ndarray:
+        """Output of the network for input columns ``a`` of shape (sizes[0], n) -> (sizes[-1], n)."""
+        a = self._as_input(a)
+        for b, w in zip(self.biases[:-1], self.weights[:-1]):
+            a = self._hidden(w @ a + b)
+        return self._output(self.weights[-1] @ a + self.biases[-1])
+
+    def predict_proba(self, a: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (sizes[-1], n), each column summing to 1.
+
+        The softmax output is already a distribution; a sigmoid output layer is normalised
+        by its column sum.
+        """
+        out = self.feedforward(a)
+        if self.cost == "cross-entropy":
+            return out
+        return out / out.sum(axis=0, keepdims=True)
+
+    def predict(self, a: np.ndarray) -> np.ndarray:
+        """Predicted labels, shape (n,), for input columns ``a`` of shape (sizes[0], n)."""
+        return np.argmax(self.feedforward(a), axis=0)
+
+    def evaluate(self, test_data: tuple[np.ndarray, np.ndarray], batch_size: int = 10_000) -> int:
+        """Number of examples in ``test_data = (X, y)`` classified correctly.
+
+        X has shape (sizes[0], n) and y holds n integer labels; the output with the highest
+        activation is the network's answer.
+        """
+        X, y = test_data
+        y = np.asarray(y)
+        correct = 0
+        for k in range(0, y.size, batch_size):
+            correct += int(np.sum(self.predict(X[:, k : k + batch_size]) == y[k : k + batch_size]))
+        return correct
+
+    # -- training -------------------------------------------------------------------------------
+
+    def SGD(  # noqa: N802 - the classic name
+        self,
+        training_data: tuple[np.ndarray, np.ndarray],
+        epochs: int,
+        mini_batch_size: int,
+        eta: float,
+        test_data: tuple[np.ndarray, np.ndarray] | None = None,
+        *,
+        lmbda: float = 0.0,
+        momentum: float = 0.0,
+        schedule: str = "constant",
+        transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+    ) -> list[EpochRecord]:
+        """Train with mini-batch stochastic gradient descent; return one record per epoch.
+
+        ``training_data = (X, y)``: X of shape (sizes[0], n), pixel values in [0, 1], and n
+        integer labels. Each epoch shuffles the examples (with the network's seeded generator),
+        optionally passes them through ``transform(X, rng)`` (data augmentation, same shape
+        out), and applies ``update_mini_batch`` to each run of ``mini_batch_size`` columns.
+        ``lmbda`` is the L2 weight-decay strength (scaled by 1/n as in the classic
+        ``network2.py``), ``momentum`` the momentum coefficient (0 is plain SGD) and
+        ``schedule`` one of ``constant``, ``cosine``, ``step``. ``on_batch(done, n)`` is
+        called after every mini-batch and ``on_epoch(record)`` after every epoch, so a caller
+        can show progress; nothing is printed here.
+        """
+        X, y = training_data
+        y = np.asarray(y)
+        n = y.size
+        if X.shape != (self.sizes[0], n):
+            raise ValueError(f"training X must have shape ({self.sizes[0]}, {n}), got {X.shape}")
+        if mini_batch_size < 1 or epochs < 0:
+            raise ValueError("mini_batch_size must be positive and epochs not negative")
+        velocities = None
+        if momentum:
+            velocities = ([np.zeros_like(b) for b in self.biases], [np.zeros_like(w) for w in self.weights])
+        history: list[EpochRecord] = []
+        for epoch in range(epochs):
+            start = time.perf_counter()
+            rate = learning_rate(schedule, eta, epoch, epochs)
+            order = self.rng.permutation(n)
+            X_epoch = X[:, order].astype(self.dtype, copy=False)
+            if transform is not None:
+                X_epoch = transform(X_epoch, self.rng).astype(self.dtype, copy=False)
+            Y_epoch = one_hot(y[order], self.sizes[-1], self.dtype)
+            labels = y[order]
+            cost_sum = 0.0
+            correct = 0
+            for k in range(0, n, mini_batch_size):
+                xb = X_epoch[:, k : k + mini_batch_size]
+                cost, right = self.update_mini_batch(
+                    (xb, Y_epoch[:, k : k + mini_batch_size]), rate, lmbda=lmbda, n=n,
+                    momentum=momentum, velocities=velocities, labels=labels[k : k + mini_batch_size],
+                )
+                cost_sum += cost * xb.shape[1]
+                correct += right
+                if on_batch is not None:
+                    on_batch(min(k + mini_batch_size, n), n)
+            record = EpochRecord(
+                epoch=epoch + 1, eta=rate, cost=cost_sum / n, train_accuracy=correct / n,
+                seconds=time.perf_counter() - start,
+            )
+            if test_data is not None:
+                record.test_accuracy = self.evaluate(test_data) / len(test_data[1])
+            history.append(record)
+            if on_epoch is not None:
+                on_epoch(record)
+        return history
+
+    def update_mini_batch(
+        self,
+        mini_batch: tuple[np.ndarray, np.ndarray],
+        eta: float,
+        *,
+        lmbda: float = 0.0,
+        n: int = 1,
+        momentum: float = 0.0,
+        velocities: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+        labels: np.ndarray | None = None,
+    ) -> tuple[float, int]:
+        """One gradient-descent step on ``mini_batch = (x, y)``: x of shape (sizes[0], m),
+        y one-hot of shape (sizes[-1], m).
+
+        With momentum, ``velocities`` (zeros shaped like biases and weights) carries the
+        velocity from step to step. Returns the mean cost of the batch before the step and,
+        when ``labels`` are given, how many of them the network got right.
+        """
+        x, y = mini_batch
+        m = x.shape[1]
+        nabla_b, nabla_w, output = self._gradients(x, y)
+        decay = lmbda / n
+        cost = float(self._cost_sum(output, y)) / m
+        right = int(np.sum(np.argmax(output, axis=0) == labels)) if labels is not None else 0
+        step = eta / m
+        for i, (w, b, nw, nb) in enumerate(zip(self.weights, self.biases, nabla_w, nabla_b)):
+            if decay:
+                nw = nw + (m * decay) * w
+            if velocities is None:
+                w -= step * nw
+                b -= step * nb
+            else:
+                vb, vw = velocities[0][i], velocities[1][i]
+                vw *= momentum
+                vw -= step * nw
+                vb *= momentum
+                vb -= step * nb
+                w += vw
+                b += vb
+        return cost, right
+
+    def backprop(self, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Gradient of the unregularised cost summed over the batch, as ``(nabla_b, nabla_w)``,
+        lists shaped like ``biases`` and ``weights``.
+
+        x: inputs of shape (sizes[0], m); y: one-hot targets of shape (sizes[-1], m). The m
+        examples travel together as the columns of each matrix, so the per-example sums of
+        the classic code become matrix products.
+        """
+        nabla_b, nabla_w, _ = self._gradients(self._as_input(x), np.asarray(y, dtype=self.dtype))
+        return nabla_b, nabla_w
+
+    def _gradients(
+        self, x: np.ndarray, y: np.ndarray
+    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        # Forward pass, keeping every weighted input z and activation.
+        activation = x
+        activations = [x]
+        zs = []
+        for b, w in zip(self.biases[:-1], self.weights[:-1]):
+            z = w @ activation + b
+            zs.append(z)
+            activation = self._hidden(z)
+            activations.append(activation)
+        z = self.weights[-1] @ activation + self.biases[-1]
+        zs.append(z)
+        output = self._output(z)
+        activations.append(output)
+        # Backward pass: delta is dC/dz for the layer at hand, one column per example.
+        if self.cost == "quadratic":
+            delta = self.cost_derivative(output, y) * sigmoid_prime(z)
+        else:  # softmax with cross-entropy: dC/dz simplifies to output - y
+            delta = self.cost_derivative(output, y)
+        nabla_b = [np.empty(0)] * len(self.biases)
+        nabla_w = [np.empty(0)] * len(self.weights)
+        nabla_b[-1] = delta.sum(axis=1, keepdims=True)
+        nabla_w[-1] = delta @ activations[-2].T
+        for layer in range(2, self.num_layers):
+            delta = (self.weights[-layer + 1].T @ delta) * self._hidden_prime(zs[-layer])
+            nabla_b[-layer] = delta.sum(axis=1, keepdims=True)
+            nabla_w[-layer] = delta @ activations[-layer - 1].T
+        return nabla_b, nabla_w, output
+
+    def cost_derivative(self, output_activations: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Vector of partial derivatives dC_x/da of the quadratic cost for the output
+        activations, ``a - y``; for a softmax output with cross-entropy, the same expression
+        is dC_x/dz."""
+        return output_activations - y
+
+    def total_cost(self, x: np.ndarray, y: np.ndarray, lmbda: float = 0.0, n: int | None = None) -> float:
+        """Mean cost over the columns of ``x`` (targets ``y`` one-hot) plus the L2 term
+        ``lmbda / (2 n) * sum(w**2)``; ``n`` defaults to the number of columns.
+
+        ``update_mini_batch`` takes a step down the gradient of exactly this function.
+        """
+        x = self._as_input(x)
+        m = x.shape[1]
+        n = m if n is None else n
+        cost = float(self._cost_sum(self.feedforward(x), np.asarray(y, dtype=self.dtype))) / m
+        if lmbda:
+            cost += 0.5 * lmbda / n * sum(float(np.sum(w.astype(np.float64) ** 2)) for w in self.weights)
+        return cost
+
+    def _cost_sum(self, output: np.ndarray, y: np.ndarray) -> float:
+        if self.cost == "quadratic":
+            return 0.5 * float(np.sum((output - y) ** 2))
+        # Clipping keeps log finite when a float32 softmax output underflows to 0.
+        tiny = np.finfo(output.dtype).tiny
+        return -float(np.sum(y * np.log(np.maximum(output, tiny))))
+
+    def _output(self, z: np.ndarray) -> np.ndarray:
+        return sigmoid(z) if self.cost == "quadratic" else softmax(z)
+
+    def _as_input(self, a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, dtype=self.dtype)
+        if a.ndim == 1:
+            a = a.reshape(-1, 1)
+        if a.ndim != 2 or a.shape[0] != self.sizes[0]:
+            raise ValueError(f"input must have shape ({self.sizes[0]}, n), got {a.shape}")
+        return a
+
+    @property
+    def parameter_count(self) -> int:
+        return int(sum(w.size + b.size for w, b in zip(self.weights, self.biases)))
+
+    # -- weights file -----------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the network to ``path`` as an ``.npz``: ``w0..``, ``b0..`` and a JSON
+        ``metadata`` entry (format, version, sizes, cost, activation, dtype, ``self.metadata``).
+
+        The file appears whole or not at all: it is written beside the target and renamed.
+        """
+        meta = {
+            **{k: v for k, v in self.metadata.items() if k not in _RESERVED},
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "sizes": self.sizes,
+            "cost": self.cost,
+            "activation": self.activation,
+            "dtype": self.dtype.name,
+            "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        arrays = {f"w{i}": w for i, w in enumerate(self.weights)}
+        arrays.update({f"b{i}": b for i, b in enumerate(self.biases)})
+        arrays["metadata"] = np.array(json.dumps(meta))
+        with atomic_write(path) as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Network:
+        """Read a network written by ``save``.
+
+        Raises ``WeightsError`` naming the file and the problem when it is missing, truncated,
+        not a digits weights file, or when its arrays disagree with its metadata.
+        """
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise WeightsError(path, "no such file") from None
+        except OSError as e:
+            raise WeightsError(path, f"cannot be read ({e.strerror or e})") from None
+        try:
+            npz = np.load(io.BytesIO(raw), allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise WeightsError(path, "is a single .npy array, not a digits weights file")
+            with npz:
+                arrays = {name: npz[name] for name in npz.files}
+        except WeightsError:
+            raise
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+            raise WeightsError(path, f"is truncated or not an .npz file ({e})") from None
+        if "metadata" not in arrays:
+            raise WeightsError(path, "has no 'metadata' entry: not a digits weights file")
+        try:
+            meta = json.loads(str(arrays.pop("metadata")))
+        except (json.JSONDecodeError, TypeError) as e:
+            raise WeightsError(path, f"has unreadable metadata ({e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise WeightsError(path, "metadata does not describe a digits network")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise WeightsError(
+                path, f"has format version {meta.get('format_version')!r}; this code reads {FORMAT_VERSION}"
+            )
+        sizes = meta.get("sizes")
+        if not (isinstance(sizes, list) and len(sizes) >= 2 and all(isinstance(s, int) and s > 0 for s in sizes)):
+            raise WeightsError(path, f"has invalid layer sizes {sizes!r}")
+        try:
+            net = cls(
+                sizes, cost=meta.get("cost"), activation=meta.get("activation"),
+                dtype=meta.get("dtype", "float32"), seed=0,
+            )
+        except ValueError as e:
+            raise WeightsError(path, f"has inconsistent metadata: {e}") from None
+        expected = {f"w{i}" for i in range(len(sizes) - 1)} | {f"b{i}" for i in range(len(sizes) - 1)}
+        if set(arrays) != expected:
+            missing = sorted(expected - set(arrays))
+            extra = sorted(set(arrays) - expected)
+            raise WeightsError(path, f"arrays do not match sizes {sizes}: missing {missing}, unexpected {extra}")
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            w, b = arrays[f"w{i}"], arrays[f"b{i}"]
+            if w.shape != (n_out, n_in) or b.shape != (n_out, 1):
+                raise WeightsError(
+                    path,
+                    f"layer {i} has weights {w.shape} and biases {b.shape}; sizes {sizes} "
+                    f"need {(n_out, n_in)} and {(n_out, 1)}",
+                )
+            if w.dtype.kind != "f" or b.dtype.kind != "f":
+                raise WeightsError(path, f"layer {i} arrays are {w.dtype}/{b.dtype}, not floating point")
+            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+                raise WeightsError(path, f"layer {i} holds NaN or infinite values")
+            net.weights[i] = w.astype(net.dtype)
+            net.biases[i] = b.astype(net.dtype)
+        net.metadata = {k: v for k, v in meta.items() if k not in _RESERVED}
+        return net
+
+
+_RESERVED = {"format", "format_version", "sizes", "cost", "activation", "dtype"}
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be loaded; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
