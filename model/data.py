@@ -106,7 +106,8 @@ def read_idx(path: str | Path, expected_dims: int | None = None) -> np.ndarray:
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "longer than its header says"
         raise DataError(
-            path, f"byte {header}",
+            path,
+            f"byte {header}",
             f"{problem}: header gives shape {shape}, {expected - header} data bytes, but {len(data) - header} follow",
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
@@ -145,7 +146,9 @@ def load_mnist_split(directory: str | Path, split: str) -> Dataset:
     images = read_idx_images(image_path)
     labels = read_idx_labels(label_path)
     if len(images) != len(labels):
-        raise DataError(label_path, "byte 4", f"has {len(labels)} labels but {image_path.name} has {len(images)} images")
+        raise DataError(
+            label_path, "byte 4", f"has {len(labels)} labels but {image_path.name} has {len(images)} images"
+        )
     return Dataset(images, labels, [image_path, label_path])
 
 
@@ -173,7 +176,8 @@ def read_kaggle_csv(path: str | Path) -> Dataset:
         labelled = False
     else:
         raise DataError(
-            path, "row 1",
+            path,
+            "row 1",
             f"unexpected header ({len(header)} columns starting {','.join(header[:3])}): expected "
             "'label,pixel0,...,pixel783' (train.csv) or 'pixel0,...,pixel783' (test.csv)",
         )
@@ -211,11 +215,19 @@ def _diagnose_csv(path: Path, lines: list[str], ncols: int) -> None:
             try:
                 int(cell)
             except ValueError:
-                raise DataError(path, f"row {number}, column {col}", f"{cell.strip()[:20]!r} is not an integer") from None
+                raise DataError(
+                    path, f"row {number}, column {col}", f"{cell.strip()[:20]!r} is not an integer"
+                ) from None
 
 
 def _check_range(
-    path: Path, table: np.ndarray, rows: list[int], low: int, high: int, what: str, first_col: int,
+    path: Path,
+    table: np.ndarray,
+    rows: list[int],
+    low: int,
+    high: int,
+    what: str,
+    first_col: int,
     header: list[str],
 ) -> None:
     bad = np.argwhere((table < low) | (table > high))
@@ -223,7 +235,8 @@ def _check_range(
         r, c = bad[0]
         col = first_col + c
         raise DataError(
-            path, f"row {rows[r]}, column {col + 1} ({header[col]})",
+            path,
+            f"row {rows[r]}, column {col + 1} ({header[col]})",
             f"{what} value {table[r, c]} is outside {low}-{high}",
         )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+import itertools
 import json
 import math
 import time
@@ -162,7 +163,7 @@ class Network:
         (g = 2 for ReLU, He et al.; g = 1 for sigmoid), biases 0 (ReLU) or N(0, 1) (sigmoid),
         which keeps the hidden units out of saturation at the start."""
         biases, weights = [], []
-        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]):
+        for n_in, n_out in itertools.pairwise(self.sizes):
             std = 1.0
             if self.init == "scaled":
                 std = math.sqrt((2.0 if self.activation == "relu" else 1.0) / n_in)
@@ -214,7 +215,7 @@ class Network:
 
     # -- training -------------------------------------------------------------------------------
 
-    def SGD(  # noqa: N802 - the classic name
+    def SGD(
         self,
         training_data: tuple[np.ndarray, np.ndarray],
         epochs: int,
@@ -266,15 +267,23 @@ class Network:
             for k in range(0, n, mini_batch_size):
                 xb = X_epoch[:, k : k + mini_batch_size]
                 cost, right = self.update_mini_batch(
-                    (xb, Y_epoch[:, k : k + mini_batch_size]), rate, lmbda=lmbda, n=n,
-                    momentum=momentum, velocities=velocities, labels=labels[k : k + mini_batch_size],
+                    (xb, Y_epoch[:, k : k + mini_batch_size]),
+                    rate,
+                    lmbda=lmbda,
+                    n=n,
+                    momentum=momentum,
+                    velocities=velocities,
+                    labels=labels[k : k + mini_batch_size],
                 )
                 cost_sum += cost * xb.shape[1]
                 correct += right
                 if on_batch is not None:
                     on_batch(min(k + mini_batch_size, n), n)
             record = EpochRecord(
-                epoch=epoch + 1, eta=rate, cost=cost_sum / n, train_accuracy=correct / n,
+                epoch=epoch + 1,
+                eta=rate,
+                cost=cost_sum / n,
+                train_accuracy=correct / n,
                 seconds=time.perf_counter() - start,
             )
             if test_data is not None:
@@ -336,9 +345,7 @@ class Network:
         nabla_b, nabla_w, _ = self._gradients(self._as_input(x), np.asarray(y, dtype=self.dtype))
         return nabla_b, nabla_w
 
-    def _gradients(
-        self, x: np.ndarray, y: np.ndarray
-    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    def _gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
         # Forward pass, keeping every weighted input z and activation.
         activation = x
         activations = [x]
@@ -425,7 +432,7 @@ class Network:
             "cost": self.cost,
             "activation": self.activation,
             "dtype": self.dtype.name,
-            "saved": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "saved": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
         arrays = {f"w{i}": w for i, w in enumerate(self.weights)}
         arrays.update({f"b{i}": b for i, b in enumerate(self.biases)})
@@ -474,8 +481,11 @@ class Network:
             raise WeightsError(path, f"has invalid layer sizes {sizes!r}")
         try:
             net = cls(
-                sizes, cost=meta.get("cost"), activation=meta.get("activation"),
-                dtype=meta.get("dtype", "float32"), seed=0,
+                sizes,
+                cost=meta.get("cost"),
+                activation=meta.get("activation"),
+                dtype=meta.get("dtype", "float32"),
+                seed=0,
             )
         except ValueError as e:
             raise WeightsError(path, f"has inconsistent metadata: {e}") from None
@@ -484,7 +494,7 @@ class Network:
             missing = sorted(expected - set(arrays))
             extra = sorted(set(arrays) - expected)
             raise WeightsError(path, f"arrays do not match sizes {sizes}: missing {missing}, unexpected {extra}")
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             w, b = arrays[f"w{i}"], arrays[f"b{i}"]
             if w.shape != (n_out, n_in) or b.shape != (n_out, 1):
                 raise WeightsError(

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from model import augment, data, figures
+from model import augment, data, download, figures
 from model.fileio import atomic_write
 from model.metrics import confusion_matrix, format_confusion, per_class_accuracy
 from model.network import ACTIVATIONS, COSTS, DTYPES, INITS, SCHEDULES, EpochRecord, Network, WeightsError
@@ -34,7 +34,9 @@ def _hidden_sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 15 or 1024,1024, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes like 15 or 1024,1024, got {text!r}"
+        ) from None
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
     return sizes
@@ -66,25 +68,41 @@ def _non_negative(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m model.train",
-        description="Train a digit-recognising network with mini-batch SGD and save its weights, "
-        "metrics and figures.",
+        description="Train a digit-recognising network with mini-batch SGD and save its weights, metrics and figures.",
     )
     src = p.add_argument_group("data")
     src.add_argument("--data", type=Path, help="an MNIST folder (IDX files, .gz or raw) or a Kaggle train.csv")
-    src.add_argument("--download", type=Path, metavar="DIR",
-                     help="fetch the MNIST files into DIR first (see python -m model.data download) and train on them")
+    src.add_argument(
+        "--download",
+        type=Path,
+        metavar="DIR",
+        help="fetch the MNIST files into DIR first (see python -m model.data download) and train on them",
+    )
     src.add_argument("--train-limit", type=_positive(int), metavar="N", help="use only the first N training images")
-    src.add_argument("--validation", type=int, default=10_000, metavar="N",
-                     help="training images held out (a seeded random choice) to pick the best epoch (default 10000)")
+    src.add_argument(
+        "--validation",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="training images held out (a seeded random choice) to pick the best epoch (default 10000)",
+    )
     net = p.add_argument_group("network")
     net.add_argument("--hidden", type=_hidden_sizes, default=[30], help="hidden layer sizes, e.g. 15 or 1024,1024")
     net.add_argument("--cost", choices=COSTS, default="quadratic")
     net.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid", help="of the hidden layers")
-    net.add_argument("--weight-init", choices=INITS, default="scaled",
-                     help="scaled: N(0, g/n_in) weights; classic: N(0, 1) as in the original network.py")
+    net.add_argument(
+        "--weight-init",
+        choices=INITS,
+        default="scaled",
+        help="scaled: N(0, g/n_in) weights; classic: N(0, 1) as in the original network.py",
+    )
     net.add_argument("--dtype", choices=DTYPES, default="float32")
-    net.add_argument("--init", type=Path, metavar="WEIGHTS",
-                     help="start from these saved weights (fine-tuning); their architecture replaces --hidden etc.")
+    net.add_argument(
+        "--init",
+        type=Path,
+        metavar="WEIGHTS",
+        help="start from these saved weights (fine-tuning); their architecture replaces --hidden etc.",
+    )
     sgd = p.add_argument_group("training")
     sgd.add_argument("--epochs", type=_positive(int), default=30)
     sgd.add_argument("--batch-size", type=_positive(int), default=10)
@@ -92,8 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     sgd.add_argument("--schedule", choices=SCHEDULES, default="constant", help="learning-rate schedule")
     sgd.add_argument("--lmbda", type=_non_negative, default=0.0, help="L2 weight decay (scaled by 1/n)")
     sgd.add_argument("--momentum", type=_non_negative, default=0.0)
-    sgd.add_argument("--augment", choices=["none", *augment.TRANSFORMS], default="none",
-                     help="random distortions of the training images each epoch")
+    sgd.add_argument(
+        "--augment",
+        choices=["none", *augment.TRANSFORMS],
+        default="none",
+        help="random distortions of the training images each epoch",
+    )
     sgd.add_argument("--seed", type=int, default=0, help="seeds the split, initialisation, shuffling and augmentation")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, required=True, help="where to write the weights (.npz)")
@@ -116,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--momentum must be below 1")
     try:
         return _train(args)
-    except (data.DataError, WeightsError) as e:
+    except (data.DataError, WeightsError, download.DownloadError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # e.g. an --out folder that cannot be written
+        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted: nothing was written; earlier files are unchanged", file=sys.stderr)
@@ -126,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     say = functools.partial(print, flush=True)
+    # A bad weights file is found before minutes go into reading data.
+    net = Network.load(args.init) if args.init is not None else None
     if args.download is not None:
-        from model import download
-
         download.download_mnist(args.download)
         args.data = args.download
     train_set, test_set = data.load(args.data)
@@ -141,7 +166,8 @@ def _train(args: argparse.Namespace) -> int:
         images, labels = images[: args.train_limit], labels[: args.train_limit]
     if not 0 <= args.validation < len(images):
         raise data.DataError(
-            args.data, None,
+            args.data,
+            None,
             f"--validation {args.validation} leaves no training images out of {len(images)}",
         )
     train_idx, val_idx = data.split(len(images), args.validation, args.seed)
@@ -149,14 +175,17 @@ def _train(args: argparse.Namespace) -> int:
     y = labels[train_idx]
     validation = (data.to_columns(images[val_idx], args.dtype), labels[val_idx]) if len(val_idx) else None
 
-    if args.init is not None:
-        net = Network.load(args.init)
+    if net is not None:
         net.rng = np.random.default_rng(args.seed)
         say(f"fine-tuning {args.init} ({'-'.join(map(str, net.sizes))}, {net.activation}, {net.cost})")
     else:
         net = Network(
-            [data.PIXELS, *args.hidden, 10], cost=args.cost, activation=args.activation,
-            init=args.weight_init, dtype=args.dtype, seed=args.seed,
+            [data.PIXELS, *args.hidden, 10],
+            cost=args.cost,
+            activation=args.activation,
+            init=args.weight_init,
+            dtype=args.dtype,
+            seed=args.seed,
         )
     say(
         f"network {'-'.join(map(str, net.sizes))} ({net.parameter_count:,} parameters), {net.activation} hidden, "
@@ -191,16 +220,26 @@ def _train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         history = net.SGD(
-            (X, y), args.epochs, args.batch_size, args.eta, test_data=validation,
-            lmbda=args.lmbda, momentum=args.momentum, schedule=args.schedule, transform=transform,
-            on_batch=on_batch, on_epoch=on_epoch,
+            (X, y),
+            args.epochs,
+            args.batch_size,
+            args.eta,
+            test_data=validation,
+            lmbda=args.lmbda,
+            momentum=args.momentum,
+            schedule=args.schedule,
+            transform=transform,
+            on_batch=on_batch,
+            on_epoch=on_epoch,
         )
     finally:
         bar.close()
     train_seconds = time.perf_counter() - started
     net.biases, net.weights = best["params"]
-    say(f"kept epoch {best['epoch']} (best {'validation' if validation else 'training'} accuracy "
-        f"{best['accuracy']:.2%}); trained in {train_seconds:.1f} s")
+    say(
+        f"kept epoch {best['epoch']} (best {'validation' if validation else 'training'} accuracy "
+        f"{best['accuracy']:.2%}); trained in {train_seconds:.1f} s"
+    )
 
     metrics: dict[str, Any] = {
         "config": _config(args, net),
@@ -210,7 +249,7 @@ def _train(args: argparse.Namespace) -> int:
         "seconds_per_epoch": float(np.mean([r.seconds for r in history])),
         "train_seconds": train_seconds,
         "inputs": {str(p): _sha256(p) for p in _inputs(train_set, test_set, kaggle_test)},
-        "trained": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "test_accuracy": None,
     }
     mistakes = None
@@ -260,8 +299,10 @@ def write_submission(net: Network, test: data.Dataset, path: Path) -> None:
 
 def _output_paths(out: Path) -> dict[str, Path]:
     stem = out.with_suffix("")
-    return {kind: Path(f"{stem}.{kind}.{ext}") for kind, ext in
-            [("metrics", "json"), ("curves", "png"), ("confusion", "png"), ("mistakes", "png")]}
+    return {
+        kind: Path(f"{stem}.{kind}.{ext}")
+        for kind, ext in [("metrics", "json"), ("curves", "png"), ("confusion", "png"), ("mistakes", "png")]
+    }
 
 
 def _snapshot(net: Network) -> tuple[list[np.ndarray], list[np.ndarray]]:

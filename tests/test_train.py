@@ -1,0 +1,278 @@
+"""The trainer end to end, through main(argv): real MNIST, Kaggle CSVs, interruption, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from model import data, train
+from model.network import Network
+
+SMALL_RUN = [
+    "--train-limit",
+    "2000",
+    "--validation",
+    "500",
+    "--hidden",
+    "100",
+    "--activation",
+    "relu",
+    "--cost",
+    "cross-entropy",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "20",
+    "--eta",
+    "0.1",
+    "--seed",
+    "1",
+]
+
+
+@pytest.mark.mnist
+def test_main_trains_on_real_mnist_and_writes_every_output(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "run" / "small.npz"
+    assert train.main(["--data", str(mnist_dir), *SMALL_RUN, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch 1/2" in printed and "epoch 2/2" in printed and "test accuracy" in printed
+
+    metrics = json.loads((tmp_path / "run" / "small.metrics.json").read_text())
+    assert len(metrics["history"]) == 2
+    assert metrics["validation_accuracy"] > 0.80
+    assert metrics["test_accuracy"] > 0.80
+    assert np.array(metrics["confusion_matrix"]).sum() == 10_000
+    assert len(metrics["per_class_accuracy"]) == 10
+    assert metrics["config"]["sizes"] == [784, 100, 10]
+    assert len(metrics["seconds_per_epoch"] if isinstance(metrics["seconds_per_epoch"], list) else [1]) >= 1
+    assert set(metrics["inputs"]) == {
+        str(p)
+        for p in [
+            mnist_dir / "train-images-idx3-ubyte.gz",
+            mnist_dir / "train-labels-idx1-ubyte.gz",
+            mnist_dir / "t10k-images-idx3-ubyte.gz",
+            mnist_dir / "t10k-labels-idx1-ubyte.gz",
+        ]
+    }
+    assert all(len(h) == 64 for h in metrics["inputs"].values())
+
+    net = Network.load(out)
+    assert net.sizes == [784, 100, 10] and net.activation == "relu" and net.cost == "cross-entropy"
+    assert net.metadata["test_accuracy"] == metrics["test_accuracy"]
+    # The kept weights are those of the best validation epoch, and score what the metrics say.
+    _, test = data.load(mnist_dir)
+    assert net.evaluate((data.to_columns(test.images), test.labels)) / 10_000 == pytest.approx(metrics["test_accuracy"])
+    best = max(metrics["history"], key=lambda r: r["test_accuracy"])
+    assert metrics["best_epoch"] == best["epoch"]
+
+    for kind in ("curves", "confusion", "mistakes"):
+        with Image.open(tmp_path / "run" / f"small.{kind}.png") as image:
+            assert image.format == "PNG" and image.width > 100
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "small.confusion.png",
+        "small.curves.png",
+        "small.metrics.json",
+        "small.mistakes.png",
+        "small.npz",
+    ]
+
+
+@pytest.mark.mnist
+def test_same_seed_gives_identical_weights(mnist_dir, tmp_path):
+    args = [
+        "--data",
+        str(mnist_dir),
+        "--train-limit",
+        "600",
+        "--validation",
+        "100",
+        "--hidden",
+        "20",
+        "--epochs",
+        "1",
+        "--augment",
+        "shift",
+        "--seed",
+        "3",
+    ]
+    assert train.main([*args, "--out", str(tmp_path / "a.npz")]) == 0
+    assert train.main([*args, "--out", str(tmp_path / "b.npz")]) == 0
+    a, b = Network.load(tmp_path / "a.npz"), Network.load(tmp_path / "b.npz")
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def write_kaggle_csv(path, images, labels=None):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow((["label"] if labels is not None else []) + [f"pixel{i}" for i in range(784)])
+        for k, image in enumerate(images):
+            writer.writerow(([int(labels[k])] if labels is not None else []) + image.reshape(-1).tolist())
+
+
+@pytest.mark.mnist
+def test_kaggle_path_writes_a_submission(mnist_dir, tmp_path, capsys):
+    train_set, test_set = data.load(mnist_dir)
+    write_kaggle_csv(tmp_path / "train.csv", train_set.images[:1500], train_set.labels[:1500])
+    write_kaggle_csv(tmp_path / "test.csv", test_set.images[:300])
+    out, submission = tmp_path / "kaggle.npz", tmp_path / "submission.csv"
+    status = train.main(
+        [
+            "--data",
+            str(tmp_path / "train.csv"),
+            "--validation",
+            "300",
+            "--hidden",
+            "50",
+            "--activation",
+            "relu",
+            "--cost",
+            "cross-entropy",
+            "--epochs",
+            "3",
+            "--eta",
+            "0.1",
+            "--batch-size",
+            "20",
+            "--kaggle-test",
+            str(tmp_path / "test.csv"),
+            "--submission",
+            str(submission),
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    rows = list(csv.reader(submission.open()))
+    assert rows[0] == ["ImageId", "Label"]
+    assert len(rows) == 301
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, 301))
+    labels = np.array([int(r[1]) for r in rows[1:]])
+    assert set(labels) <= set(range(10))
+    # The submission is the saved network's answers, and they are mostly right.
+    np.testing.assert_array_equal(labels, Network.load(out).predict(data.to_columns(test_set.images[:300])))
+    assert np.mean(labels == test_set.labels[:300]) > 0.75
+    metrics = json.loads((tmp_path / "kaggle.metrics.json").read_text())
+    assert metrics["test_accuracy"] is None  # Kaggle's test.csv has no labels
+    assert "wrote" in capsys.readouterr().out
+
+
+def tiny_mnist(folder, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for k, label in enumerate(labels):  # one bright bar per class: learnable in an epoch or two
+        images[k, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
+    from tests.test_data import idx_bytes
+
+    folder.mkdir(exist_ok=True)
+    (folder / "train-images-idx3-ubyte").write_bytes(idx_bytes(images))
+    (folder / "train-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+    return folder
+
+
+def test_interrupted_run_leaves_previous_weights_byte_identical(tmp_path, monkeypatch, capsys):
+    folder = tiny_mnist(tmp_path / "mnist")
+    out = tmp_path / "net.npz"
+    args = ["--data", str(folder), "--validation", "50", "--hidden", "10", "--epochs", "2", "--out", str(out)]
+    assert train.main(args) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    calls = {"n": 0}
+    real_update = Network.update_mini_batch
+
+    def interrupted(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 30:  # Ctrl-C in the middle of the second epoch
+            raise KeyboardInterrupt
+        return real_update(self, *a, **k)
+
+    monkeypatch.setattr(Network, "update_mini_batch", interrupted)
+    assert train.main([*args[:-2], "--seed", "9", "--out", str(out)]) == 130
+    assert "interrupted: nothing was written" in capsys.readouterr().err
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_interrupt_while_saving_leaves_previous_weights_byte_identical(tmp_path, monkeypatch):
+    folder = tiny_mnist(tmp_path / "mnist")
+    out = tmp_path / "net.npz"
+    args = ["--data", str(folder), "--validation", "50", "--hidden", "10", "--epochs", "1", "--out", str(out)]
+    assert train.main(args) == 0
+    before = out.read_bytes()
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", crash)
+    assert train.main([*args[:-2], "--seed", "4", "--out", str(out)]) == 130
+    assert out.read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_fine_tuning_starts_from_saved_weights(tmp_path, capsys):
+    folder = tiny_mnist(tmp_path / "mnist")
+    first, second = tmp_path / "first.npz", tmp_path / "second.npz"
+    base = ["--data", str(folder), "--validation", "50", "--epochs", "1"]
+    assert train.main([*base, "--hidden", "12", "--out", str(first)]) == 0
+    assert train.main([*base, "--init", str(first), "--eta", "0.5", "--out", str(second)]) == 0
+    assert "fine-tuning" in capsys.readouterr().out
+    tuned = Network.load(second)
+    assert tuned.sizes == [784, 12, 10]
+    assert not np.array_equal(tuned.weights[0], Network.load(first).weights[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--hidden", "15,x"], "comma-separated layer sizes"),
+        (["--hidden", "0"], "must be positive"),
+        (["--epochs", "0"], "must be positive"),
+        (["--eta", "-1"], "must be positive"),
+        (["--lmbda", "nan"], "must be zero or more"),
+        (["--cost", "hinge"], "invalid choice"),
+        (["--momentum", "1.5"], "momentum must be below 1"),
+        (["--kaggle-test", "test.csv"], "go together"),
+        (["--out", "weights.txt"], "must name an .npz file"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, args, message):
+    base = {"--data": str(tmp_path), "--out": str(tmp_path / "w.npz")}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    argv = [x for kv in base.items() for x in kv]
+    with pytest.raises(SystemExit) as info:
+        train.main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_no_data_given(capsys):
+    with pytest.raises(SystemExit) as info:
+        train.main(["--out", "x.npz"])
+    assert info.value.code == 2
+    assert "give --data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("setup", "extra", "message"),
+    [
+        (lambda d: None, [], "no such file"),
+        (lambda d: (tiny_mnist(d), (d / "train-images-idx3-ubyte").write_bytes(b"garbage!")), [], "bad magic number"),
+        (tiny_mnist, ["--validation", "300"], "leaves no training images"),
+        (tiny_mnist, ["--init", "missing.npz"], "missing.npz: no such file"),
+    ],
+)
+def test_bad_data_exits_1_with_one_clear_line(tmp_path, capsys, setup, extra, message):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    setup(folder)
+    status = train.main(["--data", str(folder), "--epochs", "1", "--out", str(tmp_path / "w.npz"), *extra])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert message in err and err.startswith("error: ") and "Traceback" not in err
+    assert not (tmp_path / "w.npz").exists()
