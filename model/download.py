@@ -43,9 +43,7 @@ _CHUNK = 1 << 16
 class DownloadError(ValueError):
     """A file could not be fetched from any mirror; ``failures`` holds (mirror, reason) pairs."""
 
-    def __init__(
-        self, message: str, filename: str | None = None, failures: Sequence[tuple[str, str]] = ()
-    ) -> None:
+    def __init__(self, message: str, filename: str | None = None, failures: Sequence[tuple[str, str]] = ()) -> None:
         self.filename = filename
         self.failures = list(failures)
         super().__init__(message)
@@ -107,9 +105,7 @@ def download_mnist(
     return paths
 
 
-def _fetch_verified(
-    name: str, md5: str, bases: list[str], timeout: float, stream: TextIO
-) -> tuple[io.BytesIO, str]:
+def _fetch_verified(name: str, md5: str, bases: list[str], timeout: float, stream: TextIO) -> tuple[io.BytesIO, str]:
     """The body of ``name`` from the first mirror whose copy verifies, and that mirror."""
     failures = []
     for i, base in enumerate(bases):
