@@ -37,6 +37,13 @@ _ERROR = (200, 30, 30)
 _BLUES = ((222, 235, 247), (107, 174, 214), (8, 48, 107))
 _REDS = ((255, 236, 228), (248, 131, 100), (153, 0, 13))
 
+# Text sizes in pixels, chosen to stay legible when a README shows the PNG ~880 pixels wide.
+_TICK = 14.0  # tick labels, cell counts, legends, notes
+_LABEL = 16.0  # axis titles
+_PANEL = 18.0  # the title over each plot
+_TITLE = 20.0  # figure titles
+_CAPTION = 16.0  # the mistakes grid's captions
+
 _ARROW = object()  # a token in _Canvas.rich_text's parts: the font may have no arrow glyph
 
 
@@ -236,18 +243,18 @@ def _draw_axes(
     for t in yticks:
         _, py = axes.px(axes.xlim[0], t)
         canvas.line([(x0, py), (x1, py)], _GRID)
-        canvas.line([(x0 - 4, py), (x0, py)], _FRAME)
-        canvas.text(x0 - 7, py, f"{t:.{ydec}f}", 11, _MUTED, ha="right", va="center")
+        canvas.line([(x0 - 5, py), (x0, py)], _FRAME)
+        canvas.text(x0 - 8, py, f"{t:.{ydec}f}", _TICK, _MUTED, ha="right", va="center")
     for t in xticks:
         px, _ = axes.px(t, axes.ylim[0])
         canvas.line([(px, y0), (px, y1)], _GRID)
-        canvas.line([(px, y1), (px, y1 + 4)], _FRAME)
-        canvas.text(px, y1 + 8, f"{t:g}", 11, _MUTED, ha="center", va="top")
+        canvas.line([(px, y1), (px, y1 + 5)], _FRAME)
+        canvas.text(px, y1 + 9, f"{t:g}", _TICK, _MUTED, ha="center", va="top")
     canvas.rect((x0, y0, x1 + 1, y1 + 1), outline=_FRAME)
-    canvas.text((x0 + x1) / 2, y1 + 27, xlabel, 12, _TEXT, ha="center", va="top")
-    widest = max(canvas.text_width(f"{t:.{ydec}f}", 11) for t in yticks)
-    canvas.vtext(x0 - 7 - widest - 14, (y0 + y1) / 2, ylabel, 12, _TEXT)
-    canvas.text((x0 + x1) / 2, y0 - 12, title, 13, _TEXT, ha="center", va="bottom")
+    canvas.text((x0 + x1) / 2, y1 + 32, xlabel, _LABEL, _TEXT, ha="center", va="top")
+    widest = max(canvas.text_width(f"{t:.{ydec}f}", _TICK) for t in yticks)
+    canvas.vtext(x0 - 8 - widest - 18, (y0 + y1) / 2, ylabel, _LABEL, _TEXT)
+    canvas.text((x0 + x1) / 2, y0 - 14, title, _PANEL, _TEXT, ha="center", va="bottom")
 
 
 def _sample_path(points: Sequence[tuple[float, float]], every: float = 3.0) -> list[tuple[float, float]]:
@@ -274,14 +281,14 @@ def _inside(box: Sequence[float], outer: Sequence[float]) -> bool:
 
 def _series(canvas: _Canvas, points: Sequence[tuple[float, float]], colour, markers: bool) -> None:
     if len(points) > 1:
-        canvas.line(points, colour, width=2)
+        canvas.line(points, colour, width=2.2)
     if markers or len(points) == 1:
         for x, y in points:
-            canvas.dot(x, y, 2.6, colour)
+            canvas.dot(x, y, 3.0, colour)
 
 
 def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[str], title: str = "") -> None:
-    """Plot cost and accuracy per epoch side by side; write a ~900x420 PNG to ``path``.
+    """Plot cost and accuracy per epoch side by side; write a ~1000x460 PNG to ``path``.
 
     ``history`` holds one mapping per epoch (``EpochRecord.as_dict()``) with ``epoch``
     (1-based), ``cost``, ``train_accuracy`` and ``test_accuracy`` (the validation accuracy,
@@ -307,13 +314,13 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[s
         if r.get("test_accuracy") is not None
     ]
 
-    width, height = 900, 420
+    width, height = 1000, 460
     canvas = _Canvas(width, height)
-    top = 36.0
+    top = 40.0
     if title:
-        canvas.text(width / 2, 14, title, 16, _TEXT, ha="center", va="top")
-        top += 24
-    plot_top, plot_bottom = top + 14, height - 56.0
+        canvas.text(width / 2, 16, title, _TITLE, _TEXT, ha="center", va="top")
+        top += 32
+    plot_top, plot_bottom = top + 14, height - 62.0
 
     first, last = min(epochs), max(epochs)
     pad = 0.03 * (last - first) if last > first else 1.0
@@ -324,7 +331,7 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[s
     # Left panel: cost.
     costs = [c for _, c in cost] or [0.0, 1.0]
     lo, hi, yticks = _ticks(min(0.0, *costs), max(costs), 5)  # from 0, so the fall is seen to scale
-    left = _Axes((78, plot_top, 428, plot_bottom), xlim, (lo, hi))
+    left = _Axes((92, plot_top, 472, plot_bottom), xlim, (lo, hi))
     _draw_axes(canvas, left, xticks, yticks, "epoch", "cost", "cost per epoch")
     _series(canvas, [left.px(e, c) for e, c in cost], _TRAIN, markers)
 
@@ -332,7 +339,7 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[s
     values = [a for _, a in train + valid] or [0.0, 100.0]
     low = min(values)
     lo, hi, yticks = _ticks(max(0.0, low - max(0.5, 0.08 * (100 - low))), max(100.0, max(values)), 6)
-    right = _Axes((528, plot_top, 878, plot_bottom), xlim, (lo, hi))
+    right = _Axes((596, plot_top, 976, plot_bottom), xlim, (lo, hi))
     _draw_axes(canvas, right, xticks, yticks, "epoch", "accuracy (%)", "accuracy (%) per epoch")
     train_px = [right.px(e, a) for e, a in train]
     valid_px = [right.px(e, a) for e, a in valid]
@@ -344,8 +351,8 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[s
     if valid:
         best = max(range(len(valid)), key=lambda i: (valid[i][1], -i))  # the earliest of equals
         bx, by = valid_px[best]
-        canvas.dashed_line((bx, by + 6), (bx, right.box[3]), _VALID)
-        canvas.dot(bx, by, 5, _VALID, outline=_WHITE, width=1.5)
+        canvas.dashed_line((bx, by + 7), (bx, right.box[3]), _VALID)
+        canvas.dot(bx, by, 5.5, _VALID, outline=_WHITE, width=1.5)
         text = f"best {valid[best][1]:.2f}% (epoch {valid[best][0]})"
         label_box = _best_label(canvas, right, (bx, by), text, occupied)
     entries = [("training", _TRAIN), ("validation", _VALID) if valid else ("no validation data", None)]
@@ -358,7 +365,7 @@ def _best_label(
     canvas: _Canvas, axes: _Axes, at: tuple[float, float], text: str, occupied: Sequence[tuple[float, float]]
 ) -> tuple[float, float, float, float]:
     """Label the best point beside it, where it hides the fewest curve points."""
-    size, padding, offset = 11.0, 4.0, 9.0
+    size, padding, offset = _TICK, 5.0, 10.0
     w = canvas.text_width(text, size) + 2 * padding
     h = canvas.text_height(size) + 2 * padding
     x, y = at
@@ -397,7 +404,7 @@ def _legend(
     avoid: Sequence[float] | None,
 ) -> None:
     """Draw the legend in the plot corner where it hides the fewest curve points."""
-    size, padding, swatch, row = 11.0, 7.0, 20.0, 17.0
+    size, padding, swatch, row = _TICK, 8.0, 24.0, 22.0
     w = padding * 3 + swatch + max(canvas.text_width(t, size) for t, _ in entries)
     h = padding * 2 + row * len(entries) - (row - canvas.text_height(size))
     x0, y0, x1, y1 = axes.box
@@ -413,8 +420,8 @@ def _legend(
     for i, (text, colour) in enumerate(entries):
         cy = ly + padding + i * row + canvas.text_height(size) / 2
         if colour is not None:
-            canvas.line([(lx + padding, cy), (lx + padding + swatch, cy)], colour, width=2)
-            canvas.dot(lx + padding + swatch / 2, cy, 2.6, colour)
+            canvas.line([(lx + padding, cy), (lx + padding + swatch, cy)], colour, width=2.2)
+            canvas.dot(lx + padding + swatch / 2, cy, 3.0, colour)
         canvas.text(lx + 2 * padding + swatch, cy, text, size, _TEXT if colour else _MUTED, va="center")
 
 
@@ -449,15 +456,15 @@ def _gradient_key(
     canvas: _Canvas, x: float, y: float, label: str, colour: Callable[[float], Any], lo: str, hi: str, draw: bool = True
 ) -> float:
     """Draw ``label lo [gradient] hi`` from (x, y); return the x where it ends."""
-    size, bar_w, bar_h = 11.0, 90.0, 10.0
+    size, bar_w, bar_h = _TICK, 100.0, 12.0
     if not draw:
-        return x + sum(canvas.text_width(t, size) for t in (label, lo, hi)) + 8 + 5 + bar_w + 5
-    x = canvas.text(x, y, label, size, _TEXT, va="center")[2] + 8
-    x = canvas.text(x, y, lo, size, _MUTED, va="center")[2] + 5
+        return x + sum(canvas.text_width(t, size) for t in (label, lo, hi)) + 10 + 6 + bar_w + 6
+    x = canvas.text(x, y, label, size, _TEXT, va="center")[2] + 10
+    x = canvas.text(x, y, lo, size, _MUTED, va="center")[2] + 6
     for i in range(int(bar_w)):
         canvas.rect((x + i, y - bar_h / 2, x + i + 1, y + bar_h / 2), fill=colour(i / (bar_w - 1)))
     canvas.rect((x, y - bar_h / 2, x + bar_w, y + bar_h / 2), outline=_FAINT)
-    return canvas.text(x + bar_w + 5, y, hi, size, _MUTED, va="center")[2]
+    return canvas.text(x + bar_w + 6, y, hi, size, _MUTED, va="center")[2]
 
 
 def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title: str = "") -> None:
@@ -481,25 +488,39 @@ def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title:
     row_totals = counts.sum(axis=1)
     total = int(counts.sum())
 
-    cell = float(max(28, min(46, 460 // k)))
+    cell = float(max(34, min(56, 560 // k)))
     scratch = _Canvas(1, 1)
-    widest = scratch.text_width(str(int(counts.max())), 12)
-    count_size = 12.0 * min(1.0, (cell - 8) / max(widest, 1.0))
+    widest = scratch.text_width(str(int(counts.max())), _TICK)
+    count_size = _TICK * min(1.0, (cell - 10) / max(widest, 1.0))
 
-    grid_x, grid_y = 74.0, 62.0 + (26 if title else 0)
-    acc_w = 64.0
-    width = round(grid_x + k * cell + acc_w + 20)
-    height = round(grid_y + k * cell + 92)
+    overall = "no examples"
+    if total:
+        overall = f"overall accuracy {100 * int(diagonal.sum()) / total:.2f}% of {total:,}"
+    keys = [("correct", _diagonal_colour, "0", f"{max_diag:,}")]
+    if max_off:
+        keys.append(("errors (sqrt scale)", _error_colour, "1", f"{max_off:,}"))
+    spacing = 30.0
+    extent = sum(_gradient_key(scratch, 0, 0, *key, draw=False) + spacing for key in keys) - spacing
+    if not max_off:
+        extent += spacing + scratch.text_width("no errors", _TICK)
+
+    label_w = max(scratch.text_width(str(t), _TICK) for t in range(k))
+    acc_w = 10 + max(scratch.text_width("100.0%", _TICK), scratch.text_width("row acc.", _TICK)) + 8
+    grid_x, grid_y = float(math.ceil(10 + label_w + 20 + _LABEL + 22)), 72.0 + (32 if title else 0)
+    width = grid_x + k * cell + acc_w + 20
+    # A small matrix is narrower than its title or colour key: widen the margins evenly.
+    needed = 24 + max(extent, scratch.text_width(title, _TITLE), scratch.text_width(overall, _TICK))
+    if needed > width:
+        grid_x += math.ceil((needed - width) / 2)
+        width = needed
+    width, height = math.ceil(width), round(grid_y + k * cell + 106)
     canvas = _Canvas(width, height)
 
     y = 16.0
     if title:
-        canvas.text(width / 2, y, title, 16, _TEXT, ha="center", va="top")
-        y += 26
-    overall = "no examples"
-    if total:
-        overall = f"overall accuracy {100 * int(diagonal.sum()) / total:.2f}% of {total:,}"
-    canvas.text(width / 2, y, overall, 12, _MUTED, ha="center", va="top")
+        canvas.text(width / 2, y, title, _TITLE, _TEXT, ha="center", va="top")
+        y += 32
+    canvas.text(width / 2, y, overall, _TICK, _MUTED, ha="center", va="top")
 
     for i in range(k):
         for j in range(k):
@@ -521,25 +542,20 @@ def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title:
     grid_right, grid_bottom = grid_x + k * cell, grid_y + k * cell
     for t in range(k):
         mid = t * cell + cell / 2
-        canvas.text(grid_x - 8, grid_y + mid, str(t), 12, _TEXT, ha="right", va="center")
-        canvas.text(grid_x + mid, grid_bottom + 8, str(t), 12, _TEXT, ha="center", va="top")
+        canvas.text(grid_x - 10, grid_y + mid, str(t), _TICK, _TEXT, ha="right", va="center")
+        canvas.text(grid_x + mid, grid_bottom + 10, str(t), _TICK, _TEXT, ha="center", va="top")
         acc = f"{100 * diagonal[t] / row_totals[t]:.1f}%" if row_totals[t] else "n/a"
-        canvas.text(grid_right + acc_w - 8, grid_y + mid, acc, 12, _TEXT, ha="right", va="center")
-    canvas.text(grid_right + acc_w - 8, grid_y - 8, "row acc.", 11, _MUTED, ha="right", va="bottom")
-    canvas.text(grid_x + k * cell / 2, grid_bottom + 28, "predicted label", 12, _TEXT, ha="center", va="top")
-    canvas.vtext(grid_x - 38, grid_y + k * cell / 2, "true label", 12, _TEXT)
+        canvas.text(grid_right + acc_w - 8, grid_y + mid, acc, _TICK, _TEXT, ha="right", va="center")
+    canvas.text(grid_right + acc_w - 8, grid_y - 10, "row acc.", _TICK, _MUTED, ha="right", va="bottom")
+    canvas.text(grid_x + k * cell / 2, grid_bottom + 34, "predicted label", _LABEL, _TEXT, ha="center", va="top")
+    canvas.vtext(grid_x - 10 - label_w - 20 - _LABEL / 2, grid_y + k * cell / 2, "true label", _LABEL, _TEXT)
 
-    key_y, spacing = grid_bottom + 66, 28.0
-    keys = [("correct", _diagonal_colour, "0", f"{max_diag:,}")]
-    if max_off:
-        keys.append(("errors (sqrt scale)", _error_colour, "1", f"{max_off:,}"))
-    extent = sum(_gradient_key(canvas, 0, key_y, *key, draw=False) + spacing for key in keys) - spacing
-    x = max(8.0, grid_x + k * cell / 2 - extent / 2)
+    key_y = grid_bottom + 80
+    x = max(12.0, min(grid_x + k * cell / 2 - extent / 2, width - 12 - extent))
     for key in keys:
         x = _gradient_key(canvas, x, key_y, *key) + spacing
     if not max_off:
-        canvas.text(x, key_y, "no errors", 11, _MUTED, va="center")
-
+        canvas.text(x, key_y, "no errors", _TICK, _MUTED, va="center")
     _save(canvas.finish(), path)
 
 
@@ -590,16 +606,17 @@ def mistakes_grid(
 
     shown = min(len(imgs), limit)
     if shown == 0:
-        canvas = _Canvas(260, 70)
-        canvas.text(130, 35, "no mistakes", 16, _MUTED, ha="center", va="center")
+        canvas = _Canvas(280, 76)
+        canvas.text(140, 38, "no mistakes", _TITLE, _MUTED, ha="center", va="center")
         _save(canvas.finish(), path)
         return
 
-    zoom, gap, caption = 3, 10, 22
+    # 3x, not more: ten columns then stay ~950 pixels wide, so a README hardly shrinks the captions.
+    zoom, gap, caption = 3, 10, 28
     tile_h, tile_w = imgs.shape[1] * zoom, imgs.shape[2] * zoom
     cols = min(columns, shown)
     rows = math.ceil(shown / cols)
-    header = 40
+    header, heading_size = 46, 18.0
     what = f"{len(imgs)} mistake{'s' * (len(imgs) != 1)}"
     if shown < len(imgs):
         what = f"first {shown} of {what}"
@@ -608,11 +625,11 @@ def mistakes_grid(
     height = header + rows * (tile_h + caption + gap) + gap // 2
     # Supersampled so captions are smooth; BOX shrinking keeps the enlarged pixels exact squares.
     canvas = _Canvas(width, height, resample=Image.Resampling.BOX)
-    needed = math.ceil(canvas.rich_text_width(heading, 13)) + 2 * gap
+    needed = math.ceil(canvas.rich_text_width(heading, heading_size)) + 2 * gap
     if needed > width:  # a grid of one or two digits is narrower than its heading
         width = needed
         canvas = _Canvas(width, height, resample=Image.Resampling.BOX)
-    canvas.rich_text(width / 2, header / 2, heading, 13)
+    canvas.rich_text(width / 2, header / 2, heading, heading_size)
     left = (width - (cols * (tile_w + gap) - gap)) // 2  # whole pixels: a half-pixel shift would blur
     big = (tile_w * canvas.scale, tile_h * canvas.scale)
     for i in range(shown):
@@ -624,7 +641,7 @@ def mistakes_grid(
             x + tile_w / 2,
             y + tile_h + caption / 2 + 1,
             [(str(true[i]), _TEXT), (_ARROW, _MUTED), (str(pred[i]), _ERROR)],
-            13,
+            _CAPTION,
         )
 
     _save(canvas.finish(), path)

@@ -207,7 +207,7 @@ def _train(args: argparse.Namespace) -> int:
             f"epoch {record.epoch:>{len(str(args.epochs))}}/{args.epochs}  cost {record.cost:.4f}  "
             f"train {record.train_accuracy:7.2%}  "
             + (f"validation {val:7.2%}  " if val is not None else "")
-            + f"eta {record.eta:.4g}  {record.seconds:5.1f} s"
+            + f"eta {record.eta:<8.4g}{record.seconds:6.1f} s"
         )
         score = val if val is not None else record.train_accuracy
         if score > best["accuracy"]:

@@ -68,7 +68,7 @@ FIGURES = {
     "mistakes_grid_none": lambda p: mistakes_grid(*_mistakes(0), p),
 }
 
-CURVES, MATRIX = (800, 1000, 350, 500), (450, 900, 450, 900)
+CURVES, MATRIX = (900, 1100, 400, 520), (600, 900, 600, 900)
 
 
 @pytest.mark.parametrize(
