@@ -18,7 +18,6 @@ import functools
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -45,26 +44,27 @@ FLOOR = 6.0  # the vectorised step must be at least this much faster on the firs
 
 @dataclass(frozen=True)
 class Config:
-    """One row of the table: architecture, dtype, mini-batch size and the weight tolerance."""
+    """One row of the table: architecture, dtype, mini-batch size and the weights tolerance."""
 
     sizes: tuple[int, ...]
     dtype: str
     batch: int
-    rtol: float
-    atol: float
+    rtol: float  # for the weights guard; see ``compare``
 
     @property
     def name(self) -> str:
         return "-".join(map(str, self.sizes))
 
 
-# The two implementations sum the per-example gradients in different orders, so their weights
-# differ by rounding that grows over an epoch of updates; float32 needs the looser tolerance.
+# The two implementations sum the per-example gradients in different orders, and SGD at eta 3
+# amplifies that rounding from step to step. At the default 10,000 examples float64 ends within
+# ~1e-13 and float32 within ~2e-3 (worst of 16 shuffles, batch 10); over 60,000 examples float32
+# at batch 10 can drift by 0.3, which fails the guard without any bug (float64: ~3e-7, passes).
 CONFIGS = (
-    Config((784, 30, 10), "float64", 10, rtol=1e-5, atol=1e-8),
-    Config((784, 30, 10), "float32", 10, rtol=1e-3, atol=1e-4),
-    Config((784, 100, 10), "float64", 128, rtol=1e-5, atol=1e-8),
-    Config((784, 100, 10), "float32", 128, rtol=1e-3, atol=1e-4),
+    Config((784, 30, 10), "float64", 10, rtol=1e-5),
+    Config((784, 30, 10), "float32", 10, rtol=1e-2),
+    Config((784, 100, 10), "float64", 128, rtol=1e-5),
+    Config((784, 100, 10), "float32", 128, rtol=1e-2),
 )
 
 
@@ -186,19 +186,29 @@ def epoch_sgd(net: Network, data: Inputs, batch: int) -> float:
 
 
 def warm_up(config: Config, data: Inputs, init: str, seed: int) -> None:
-    """A few untimed mini-batches per side, so that first-call costs (BLAS thread start-up,
-    page faults, caches) do not land in whichever implementation happens to run first."""
-    order = np.arange(min(len(data.labels), 50 * config.batch))
+    """An untimed epoch of the vectorised side and the first examples of the loop, so that
+    first-call costs (BLAS thread start-up, page faults, caches, CPU clocks) do not land in
+    whichever implementation happens to run first. The vectorised epoch is cheap, and its
+    first one measured up to ~40% slower than later ones."""
+    order = np.arange(len(data.labels))
     vec = new_network(config, init, seed)
+    loop = LoopNetwork(vec.biases, vec.weights)
     epoch_vectorised(vec, data, order, config.batch)
-    epoch_loop(LoopNetwork(vec.biases, vec.weights), data, order[: 5 * config.batch], config.batch)
+    epoch_loop(loop, data, order[: max(config.batch, 1000)], config.batch)
 
 
 def compare(vec: Network, loop: LoopNetwork, config: Config) -> tuple[float, bool]:
-    """Largest absolute weight/bias difference and whether all parameters are allclose."""
+    """Largest absolute weight/bias difference, and whether every array is allclose.
+
+    The absolute tolerance is ``rtol`` times the array's largest magnitude: a weight that
+    happens to sit near 0 has no meaningful relative error.
+    """
     pairs = list(zip(vec.weights + vec.biases, loop.weights + loop.biases))
     diff = max(float(np.max(np.abs(a.astype(np.float64) - b))) for a, b in pairs)
-    ok = all(a.dtype == b.dtype and np.allclose(a, b, rtol=config.rtol, atol=config.atol) for a, b in pairs)
+    ok = all(
+        a.dtype == b.dtype and np.allclose(a, b, rtol=config.rtol, atol=config.rtol * float(np.max(np.abs(b))))
+        for a, b in pairs
+    )
     return diff, ok
 
 
@@ -215,13 +225,26 @@ def run(configs: Sequence[Config], inputs: dict[str, Inputs], repeats: int, init
             order = rng.permutation(len(data.labels))
             vec = new_network(config, init, seed)
             loop = LoopNetwork(vec.biases, vec.weights)
-            sides: list[tuple[list[float], Callable[[], float]]] = [
-                (result.vectorised, functools.partial(epoch_vectorised, vec, data, order, config.batch)),
-                (result.loop, functools.partial(epoch_loop, loop, data, order, config.batch)),
+            # Each side first runs a few hundred examples on a throwaway copy, right before it is
+            # timed: BLAS threads that slept while the other side ran would otherwise be woken on
+            # the clock of whichever side comes first.
+            head = order[: 50 * config.batch]
+            sides: list[tuple[list[float], Callable[[], float], Callable[[], float]]] = [
+                (
+                    result.vectorised,
+                    functools.partial(epoch_vectorised, new_network(config, init, seed), data, head, config.batch),
+                    functools.partial(epoch_vectorised, vec, data, order, config.batch),
+                ),
+                (
+                    result.loop,
+                    functools.partial(epoch_loop, LoopNetwork(vec.biases, vec.weights), data, head, config.batch),
+                    functools.partial(epoch_loop, loop, data, order, config.batch),
+                ),
             ]
             if repeat % 2:
                 sides.reverse()
-            for times, timed in sides:
+            for times, warm, timed in sides:
+                warm()
                 times.append(timed())
             diff, ok = compare(vec, loop, config)
             result.max_abs_diff.append(diff)
@@ -231,8 +254,9 @@ def run(configs: Sequence[Config], inputs: dict[str, Inputs], repeats: int, init
 
 
 def rate(n: int, seconds: list[float]) -> float:
-    """Examples per second from the median epoch time."""
-    return n / statistics.median(seconds)
+    """Examples per second from the fastest epoch: on a shared machine noise only ever adds
+    time, so the minimum is the best estimate of the code's own speed (as ``timeit`` advises)."""
+    return n / min(seconds)
 
 
 def blas_summary() -> str:
@@ -289,6 +313,7 @@ def positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, time every configuration, print the table; 0, or 1/2 on failure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data", type=Path, default=None, help="MNIST directory (default: $MNIST_DIR, else ../shared/data/mnist)"
@@ -299,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats",
         type=positive_int,
-        default=1,
-        help="epochs timed per configuration and side; the median is reported",
+        default=3,
+        help="epochs timed per configuration and side; the fastest is reported (default 3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the shuffles")
     parser.add_argument(
@@ -370,7 +395,6 @@ def main(argv: list[str] | None = None) -> int:
                 "max_abs_weight_diff": r.max_abs_diff,
                 "weights_match": all(r.match),
                 "rtol": r.config.rtol,
-                "atol": r.config.atol,
             }
         )
     print(format_table(rows))
@@ -404,9 +428,12 @@ def main(argv: list[str] | None = None) -> int:
             f.write("\n")
         print(f"wrote {args.json}")
 
-    if not all(all(r.match) for r in results):
+    differ = [f"{r.config.name} {r.config.dtype}" for r in results if not all(r.match)]
+    if differ:
         print(
-            "error: the vectorised and loop weights differ beyond tolerance; the timings are not comparable",
+            f"error: vectorised and loop weights differ beyond tolerance for {', '.join(differ)}, so the timings may "
+            "not be of the same work (float32 at batch 10 drifts by rounding alone over many more than 10,000 "
+            "examples: see CONFIGS)",
             file=sys.stderr,
         )
         return 1

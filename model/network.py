@@ -82,7 +82,16 @@ def one_hot(labels: np.ndarray, k: int, dtype: Any = np.float32) -> np.ndarray:
     return y
 
 
-_HIDDEN = {"sigmoid": (sigmoid, sigmoid_prime), "relu": (relu, relu_prime)}
+def _sigmoid_prime_of_output(a: np.ndarray) -> np.ndarray:
+    return a * (1 - a)
+
+
+def _relu_prime_of_output(a: np.ndarray) -> np.ndarray:
+    return a > 0  # multiplies as 0/1
+
+
+# Each hidden activation with its derivative written in terms of the activation's output.
+_HIDDEN = {"sigmoid": (sigmoid, _sigmoid_prime_of_output), "relu": (relu, _relu_prime_of_output)}
 
 
 def learning_rate(schedule: str, eta: float, epoch: int, epochs: int) -> float:
@@ -157,6 +166,7 @@ class Network:
         # What the weights were trained with and how well they did; saved with them.
         self.metadata: dict[str, Any] = {}
         self.biases, self.weights = self._initial_parameters()
+        self._buffers: list[np.ndarray] | None = None  # update_mini_batch's gradient buffers
 
     def _initial_parameters(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Classic: every weight and bias from N(0, 1). Scaled: weights from N(0, g / n_in)
@@ -261,29 +271,25 @@ class Network:
             if transform is not None:
                 X_epoch = transform(X_epoch, self.rng).astype(self.dtype, copy=False)
             Y_epoch = one_hot(y[order], self.sizes[-1], self.dtype)
-            labels = y[order]
-            cost_sum = 0.0
-            correct = 0
+            # The outputs each mini-batch saw before its step, for the epoch's cost and accuracy.
+            outputs = np.empty((self.sizes[-1], n), dtype=self.dtype)
             for k in range(0, n, mini_batch_size):
-                xb = X_epoch[:, k : k + mini_batch_size]
-                cost, right = self.update_mini_batch(
-                    (xb, Y_epoch[:, k : k + mini_batch_size]),
+                batch = slice(k, k + mini_batch_size)
+                outputs[:, batch] = self.update_mini_batch(
+                    (X_epoch[:, batch], Y_epoch[:, batch]),
                     rate,
                     lmbda=lmbda,
                     n=n,
                     momentum=momentum,
                     velocities=velocities,
-                    labels=labels[k : k + mini_batch_size],
                 )
-                cost_sum += cost * xb.shape[1]
-                correct += right
                 if on_batch is not None:
                     on_batch(min(k + mini_batch_size, n), n)
             record = EpochRecord(
                 epoch=epoch + 1,
                 eta=rate,
-                cost=cost_sum / n,
-                train_accuracy=correct / n,
+                cost=self._cost_sum(outputs, Y_epoch) / n,
+                train_accuracy=float(np.mean(np.argmax(outputs, axis=0) == y[order])),
                 seconds=time.perf_counter() - start,
             )
             if test_data is not None:
@@ -302,37 +308,42 @@ class Network:
         n: int = 1,
         momentum: float = 0.0,
         velocities: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
-        labels: np.ndarray | None = None,
-    ) -> tuple[float, int]:
+    ) -> np.ndarray:
         """One gradient-descent step on ``mini_batch = (x, y)``: x of shape (sizes[0], m),
-        y one-hot of shape (sizes[-1], m).
+        y one-hot of shape (sizes[-1], m). The step follows the gradient of ``total_cost``
+        with L2 strength ``lmbda`` over a training set of ``n`` examples.
 
         With momentum, ``velocities`` (zeros shaped like biases and weights) carries the
-        velocity from step to step. Returns the mean cost of the batch before the step and,
-        when ``labels`` are given, how many of them the network got right.
+        velocity from step to step. Returns the network's output for x before the step,
+        shape (sizes[-1], m), so that the caller can follow the training cost for free.
         """
         x, y = mini_batch
         m = x.shape[1]
-        nabla_b, nabla_w, output = self._gradients(x, y)
+        # Weight gradients go into buffers kept from step to step: allocating a fresh array the
+        # size of a weight matrix at every mini-batch costs as much as the arithmetic at batch 10.
+        if self._buffers is None or self._buffers[0].dtype != self.dtype:
+            self._buffers = [np.empty_like(w) for w in self.weights]
+        nabla_b, nabla_w, output = self._gradients(x, y, self._buffers)
         decay = lmbda / n
-        cost = float(self._cost_sum(output, y)) / m
-        right = int(np.sum(np.argmax(output, axis=0) == labels)) if labels is not None else 0
         step = eta / m
+        # In place throughout, for the same reason.
         for i, (w, b, nw, nb) in enumerate(zip(self.weights, self.biases, nabla_w, nabla_b)):
             if decay:
-                nw = nw + (m * decay) * w
+                nw += (m * decay) * w
+            nw *= step
+            nb *= step
             if velocities is None:
-                w -= step * nw
-                b -= step * nb
+                w -= nw
+                b -= nb
             else:
                 vb, vw = velocities[0][i], velocities[1][i]
                 vw *= momentum
-                vw -= step * nw
+                vw -= nw
                 vb *= momentum
-                vb -= step * nb
+                vb -= nb
                 w += vw
                 b += vb
-        return cost, right
+        return output
 
     def backprop(self, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Gradient of the unregularised cost summed over the batch, as ``(nabla_b, nabla_w)``,
@@ -345,33 +356,34 @@ class Network:
         nabla_b, nabla_w, _ = self._gradients(self._as_input(x), np.asarray(y, dtype=self.dtype))
         return nabla_b, nabla_w
 
-    def _gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-        # Forward pass, keeping every weighted input z and activation.
+    def _gradients(
+        self, x: np.ndarray, y: np.ndarray, out: list[np.ndarray] | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """``backprop``'s work; the weight gradients are written into ``out`` when given."""
+        out = out or [None] * len(self.weights)
+        # Forward pass, keeping every layer's activation.
         activation = x
         activations = [x]
-        zs = []
         for b, w in zip(self.biases[:-1], self.weights[:-1]):
-            z = w @ activation + b
-            zs.append(z)
-            activation = self._hidden(z)
+            activation = self._hidden(w @ activation + b)
             activations.append(activation)
-        z = self.weights[-1] @ activation + self.biases[-1]
-        zs.append(z)
-        output = self._output(z)
+        output = self._output(self.weights[-1] @ activation + self.biases[-1])
         activations.append(output)
-        # Backward pass: delta is dC/dz for the layer at hand, one column per example.
+        # Backward pass: delta is dC/dz for the layer at hand, one column per example. The
+        # derivatives are taken from the activations (sigmoid'(z) = a(1 - a), relu'(z) = [a > 0]),
+        # which saves recomputing sigmoid(z) as the classic sigmoid_prime(z) does.
         if self.cost == "quadratic":
-            delta = self.cost_derivative(output, y) * sigmoid_prime(z)
+            delta = self.cost_derivative(output, y) * output * (1 - output)
         else:  # softmax with cross-entropy: dC/dz simplifies to output - y
             delta = self.cost_derivative(output, y)
         nabla_b = [np.empty(0)] * len(self.biases)
         nabla_w = [np.empty(0)] * len(self.weights)
         nabla_b[-1] = delta.sum(axis=1, keepdims=True)
-        nabla_w[-1] = delta @ activations[-2].T
+        nabla_w[-1] = np.matmul(delta, activations[-2].T, out=out[-1])
         for layer in range(2, self.num_layers):
-            delta = (self.weights[-layer + 1].T @ delta) * self._hidden_prime(zs[-layer])
+            delta = (self.weights[-layer + 1].T @ delta) * self._hidden_prime(activations[-layer])
             nabla_b[-layer] = delta.sum(axis=1, keepdims=True)
-            nabla_w[-layer] = delta @ activations[-layer - 1].T
+            nabla_w[-layer] = np.matmul(delta, activations[-layer - 1].T, out=out[-layer])
         return nabla_b, nabla_w, output
 
     def cost_derivative(self, output_activations: np.ndarray, y: np.ndarray) -> np.ndarray:
