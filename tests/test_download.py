@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import io
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -18,67 +14,11 @@ import pytest
 from model import data, download
 from model.data import MNIST_FILES
 from model.download import DownloadError, download_mnist
+from tests.conftest import Mirror
 
 # The failure tests fetch only this 4.5 kB file; the other three are put in place beforehand.
 SMALL = "t10k-labels-idx1-ubyte.gz"
 ALL = [f"{stem}.gz" for stem in MNIST_FILES]
-
-
-@dataclass
-class Mirror:
-    url: str
-    root: Path
-    requests: list[str] = field(default_factory=list)
-
-
-@pytest.fixture(scope="session")
-def mnist_bytes(mnist_dir: Path) -> dict[str, bytes]:
-    return {name: (mnist_dir / name).read_bytes() for name in ALL}
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[dict[str, bytes]], Mirror]]:
-    """``serve({name: bytes})`` starts a loopback HTTP mirror of those files; all are shut down
-    (and their threads joined) after the test."""
-    running: list[tuple[http.server.ThreadingHTTPServer, threading.Thread]] = []
-
-    def start(files: dict[str, bytes]) -> Mirror:
-        root = tmp_path / f"mirror{len(running)}"
-        root.mkdir()
-        for name, content in files.items():
-            (root / name).write_bytes(content)
-        mirror = Mirror(url="", root=root)
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:
-                mirror.requests.append(self.path)
-                super().do_GET()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        mirror.url = f"http://127.0.0.1:{server.server_address[1]}/"
-        return mirror
-
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        assert not thread.is_alive()
-
-
-@pytest.fixture
-def dead_url() -> Iterator[str]:
-    """A loopback port with nothing listening: bound (so no one else takes it) but not listening,
-    so connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{s.getsockname()[1]}/"
 
 
 @pytest.fixture

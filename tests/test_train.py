@@ -276,3 +276,35 @@ def test_bad_data_exits_1_with_one_clear_line(tmp_path, capsys, setup, extra, me
     assert status == 1
     assert message in err and err.startswith("error: ") and "Traceback" not in err
     assert not (tmp_path / "w.npz").exists()
+
+
+@pytest.mark.mnist
+def test_download_then_train(tmp_path, serve, mnist_bytes, monkeypatch, capsys):
+    mirror = serve(mnist_bytes)
+    monkeypatch.setenv("DIGITS_MNIST_MIRRORS", mirror.url)
+    folder, out = tmp_path / "fetched", tmp_path / "net.npz"
+    args = [
+        "--download",
+        str(folder),
+        "--train-limit",
+        "1000",
+        "--validation",
+        "200",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+    ]
+    assert train.main(args) == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(mnist_bytes)
+    assert Network.load(out).metadata["test_accuracy"] > 0.5
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_failed_download_exits_1_and_writes_nothing(tmp_path, dead_url, monkeypatch, capsys):
+    monkeypatch.setenv("DIGITS_MNIST_MIRRORS", dead_url)
+    out = tmp_path / "net.npz"
+    assert train.main(["--download", str(tmp_path / "fetched"), "--epochs", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("error: ") and dead_url in err and "Traceback" not in err
+    assert not out.exists()
