@@ -318,29 +318,25 @@ class Network:
         shape (sizes[-1], m), so that the caller can follow the training cost for free.
         """
         x, y = mini_batch
-        m = x.shape[1]
-        # Weight gradients go into buffers kept from step to step: allocating a fresh array the
-        # size of a weight matrix at every mini-batch costs as much as the arithmetic at batch 10.
+        # The gradients come already multiplied by the step size eta/m, which saves a pass over
+        # every weight matrix, and the weight gradients go into buffers kept from step to step:
+        # at mini-batch 10 such passes and allocations cost as much as the arithmetic.
         if self._buffers is None or self._buffers[0].dtype != self.dtype:
             self._buffers = [np.empty_like(w) for w in self.weights]
-        nabla_b, nabla_w, output = self._gradients(x, y, self._buffers)
-        decay = lmbda / n
-        step = eta / m
-        # In place throughout, for the same reason.
-        for i, (w, b, nw, nb) in enumerate(zip(self.weights, self.biases, nabla_w, nabla_b)):
-            if decay:
-                nw += (m * decay) * w
-            nw *= step
-            nb *= step
+        step_b, step_w, output = self._gradients(x, y, scale=eta / x.shape[1], out=self._buffers)
+        shrink = eta * lmbda / n  # L2 weight decay: the step's share of lmbda/n * w
+        for i, (w, b, sw, sb) in enumerate(zip(self.weights, self.biases, step_w, step_b)):
+            if shrink:
+                sw += shrink * w
             if velocities is None:
-                w -= nw
-                b -= nb
+                w -= sw
+                b -= sb
             else:
                 vb, vw = velocities[0][i], velocities[1][i]
                 vw *= momentum
-                vw -= nw
+                vw -= sw
                 vb *= momentum
-                vb -= nb
+                vb -= sb
                 w += vw
                 b += vb
         return output
@@ -357,9 +353,11 @@ class Network:
         return nabla_b, nabla_w
 
     def _gradients(
-        self, x: np.ndarray, y: np.ndarray, out: list[np.ndarray] | None = None
+        self, x: np.ndarray, y: np.ndarray, scale: float = 1.0, out: list[np.ndarray] | None = None
     ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-        """``backprop``'s work; the weight gradients are written into ``out`` when given."""
+        """``backprop``'s work, with every gradient multiplied by ``scale`` (it is linear in the
+        output delta, so one multiplication there does it); weight gradients go into ``out``
+        when given."""
         out = out or [None] * len(self.weights)
         # Forward pass, keeping every layer's activation.
         activation = x
@@ -376,6 +374,8 @@ class Network:
             delta = self.cost_derivative(output, y) * output * (1 - output)
         else:  # softmax with cross-entropy: dC/dz simplifies to output - y
             delta = self.cost_derivative(output, y)
+        if scale != 1.0:
+            delta *= scale
         nabla_b = [np.empty(0)] * len(self.biases)
         nabla_w = [np.empty(0)] * len(self.weights)
         nabla_b[-1] = delta.sum(axis=1, keepdims=True)
