@@ -88,3 +88,42 @@ def dead_url() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         yield f"http://127.0.0.1:{s.getsockname()[1]}/"
+
+
+# -- the web app -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app():
+    """The app as ``create_app`` builds it, with the shipped models."""
+    from app import create_app
+
+    return create_app({"TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def drawn_digit(digit: str = "1", size: int = 280, mode: str = "RGB", fmt: str = "PNG") -> bytes:
+    """A digit drawn the way a person would on the page: thick dark strokes on white."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    s = size / 280
+    width = round(22 * s)
+    if digit == "1":
+        draw.line([(140 * s, 40 * s), (140 * s, 240 * s)], fill="black", width=width)
+    elif digit == "7":
+        draw.line([(70 * s, 50 * s), (210 * s, 50 * s), (120 * s, 240 * s)], fill="black", width=width, joint="curve")
+    elif digit == "0":
+        draw.ellipse([(80 * s, 40 * s), (200 * s, 240 * s)], outline="black", width=width)
+    else:
+        raise ValueError(digit)
+    buffer = io.BytesIO()
+    image.convert(mode).save(buffer, fmt)
+    return buffer.getvalue()

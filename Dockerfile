@@ -1,0 +1,32 @@
+# digits: the drawing page and API, served by gunicorn.
+#   docker build -t digits . && docker run --rm -p 8000:8000 digits
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PORT=8000
+
+WORKDIR /app
+
+# Runtime requirements only, in their own layer so code changes do not reinstall them.
+COPY requirements.txt .
+RUN pip install --no-compile -r requirements.txt \
+    && useradd --system --no-create-home --uid 10001 digits
+
+# The code and the shipped weights (.dockerignore keeps tests, data, figures and history out).
+COPY app/ app/
+COPY model/ model/
+COPY templates/ templates/
+COPY static/ static/
+COPY wsgi.py gunicorn.conf.py ./
+
+USER digits
+EXPOSE 8000
+
+# Python's own urllib: no curl or wget needed in the image.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz\", timeout=4)"]
+
+CMD ["gunicorn", "wsgi:app"]

@@ -1,0 +1,48 @@
+"""The digits web app: a drawing page and a JSON API around the NumPy network.
+
+``create_app()`` layers the configuration (``app.settings.DEFAULTS``, then ``DIGITS_*``
+environment variables, then ``test_config``), loads every model once, and registers the page
+and API blueprints. It raises ``StartupError`` (one line naming the file and the problem) when
+the models cannot be served, so a server never starts without them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app import api, pages, security
+from app.models import ModelLoadError, load_models
+from app.settings import DEFAULTS, ROOT, SettingsError, from_environ
+
+
+class StartupError(RuntimeError):
+    """The app cannot start; the message is one line saying why."""
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app; see the module docstring for the configuration layers."""
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.from_mapping(DEFAULTS)
+    try:
+        app.config.update(from_environ(os.environ))
+    except SettingsError as e:
+        raise StartupError(str(e)) from None
+    if test_config is not None:
+        app.config.update(test_config)
+    # Werkzeug refuses longer bodies with 413 while reading them. A JSON body carries the image
+    # as base64 (4/3 of its size), so it may be somewhat longer than the image itself.
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BYTES"] * 4 // 3 + 64 * 1024
+    try:
+        app.extensions["digits.models"] = load_models(app.config["MODEL_DIR"], app.config["DEFAULT_MODEL"])
+    except ModelLoadError as e:
+        raise StartupError(str(e)) from None
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    api.register_error_handlers(app)
+    security.init_app(app)
+    return app

@@ -1,0 +1,124 @@
+"""Load on a real gunicorn: req/s and latency of /predict next to a trivial endpoint.
+
+    python benchmarks/load.py [--connections 32] [--seconds 20]
+
+Starts ``gunicorn wsgi:app`` as gunicorn.conf.py configures it (bound to 127.0.0.1 on a free
+port), then for each endpoint keeps ``--connections`` keep-alive connections busy for
+``--seconds``: ``GET /healthz`` (the server's floor) and ``POST /predict`` with a 280x280 PNG
+drawn like the page's. Prints requests per second, p50/p99 latency, non-2xx answers, the
+ratio of the two rates, and each worker's resident memory before and after. Only loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.conftest import drawn_digit
+from tests.server import gunicorn
+
+
+def hammer(port: int, method: str, path: str, body: bytes | None, headers: dict, connections: int, seconds: float):
+    """Keep ``connections`` connections busy with one request after another for ``seconds``.
+
+    Returns (latencies in ms, statuses, elapsed seconds).
+    """
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    statuses: list[list[int]] = [[] for _ in range(connections)]
+    deadline = time.perf_counter() + seconds
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                statuses[k].append(response.status)
+            except (OSError, http.client.HTTPException):
+                statuses[k].append(0)  # a failed connection counts as a non-2xx answer
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            latencies[k].append((time.perf_counter() - start) * 1000)
+        conn.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return np.concatenate([np.array(x) for x in latencies]), np.concatenate([np.array(x) for x in statuses]), elapsed
+
+
+def worker_rss(master_pid: int) -> dict[int, int]:
+    """Resident memory in KiB of each child process of ``master_pid`` (the gunicorn workers)."""
+    rss = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(master_pid):
+            rss[int(status.parent.name)] = int(fields["VmRSS"].split()[0])
+    return rss
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=20.0, help="per endpoint (default 20)")
+    parser.add_argument("--model", default="digits")
+    args = parser.parse_args(argv)
+
+    png = drawn_digit("7", size=280)
+    with gunicorn() as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        before = worker_rss(server.process.pid)
+        print(
+            f"gunicorn (gunicorn.conf.py) on {server.url}, {len(before)} workers; "
+            f"{args.connections} connections, {args.seconds:g} s per endpoint"
+        )
+        rows = []
+        for name, method, path, body, headers in [
+            ("GET /healthz", "GET", "/healthz", None, {}),
+            (
+                f"POST /predict ({args.model})",
+                "POST",
+                f"/predict?model={args.model}",
+                png,
+                {"Content-Type": "image/png"},
+            ),
+        ]:
+            latencies, statuses, elapsed = hammer(port, method, path, body, headers, args.connections, args.seconds)
+            bad = int(np.sum((statuses < 200) | (statuses >= 300)))
+            rate = len(statuses) / elapsed
+            p50, p99 = np.percentile(latencies, [50, 99])
+            rows.append((name, rate, p50, p99, len(statuses), bad))
+        after = worker_rss(server.process.pid)
+
+    print(f"{'endpoint':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
+    for name, rate, p50, p99, count, bad in rows:
+        print(f"{name:<26}{rate:9.0f}{p50:9.1f}{p99:9.1f}{count:10d}{bad:9d}")
+    print(f"/predict rate / /healthz rate: {rows[1][1] / rows[0][1]:.2f}")
+    for pid in sorted(before):
+        grown = (after.get(pid, 0) - before[pid]) / before[pid]
+        print(
+            f"worker {pid}: RSS {before[pid] / 1024:.1f} MiB before, {after.get(pid, 0) / 1024:.1f} MiB after "
+            f"({grown:+.1%})"
+        )
+    return 1 if any(bad for *_, bad in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Read the digit in image files: ``python -m model.predict IMAGE... [--weights PATH]``.
+
+Each image goes through ``model.preprocess`` (as an upload to the web app would) and the
+network; one line per file, ``path: 7 (98.1%)`` on stdout, or ``path: error: <why>`` on
+stderr. Exit status 0 when every file was read, 1 when any failed or the weights could not be
+loaded, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from model.network import Network, WeightsError
+from model.preprocess import ImageError, Limits, preprocess
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "digits.npz"
+LIMITS = Limits()
+
+
+def _read_head(path: Path, size: int) -> bytes:
+    """At most ``size`` bytes of the file: enough for ``preprocess`` to refuse one that is too big."""
+    with path.open("rb") as f:
+        return f.read(size)
+
+
+def classify(net: Network, data: bytes, limits: Limits = LIMITS) -> tuple[int, float]:
+    """Image bytes -> (digit, probability) from ``net``; raises ``ImageError`` for a bad image."""
+    column = preprocess(data, limits).reshape(784, 1)
+    proba = net.predict_proba(column)[:, 0]
+    digit = int(np.argmax(proba))
+    return digit, float(proba[digit])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m model.predict", description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, GIF, BMP, WebP)")
+    parser.add_argument(
+        "--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"network weights (default: {DEFAULT_WEIGHTS})"
+    )
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or bad arguments (2)
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        net = Network.load(args.weights)
+    except WeightsError as e:
+        print(f"error: cannot load weights: {e}", file=sys.stderr)
+        return 1
+    failed = 0
+    for name in args.images:
+        try:
+            digit, p = classify(net, _read_head(Path(name), LIMITS.max_bytes + 1), LIMITS)
+        except (ImageError, OSError) as e:
+            message = str(e) if isinstance(e, ImageError) else f"cannot read the file ({e.strerror or e})"
+            print(f"{name}: error: {message}", file=sys.stderr)
+            failed += 1
+        else:
+            print(f"{name}: {digit} ({p:.1%})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

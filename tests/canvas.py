@@ -1,0 +1,55 @@
+"""Test helper: an MNIST digit as a browser's drawing canvas would upload it.
+
+``render_like_canvas`` is shared by the preprocessing tests and the web app's end-to-end tests:
+it turns a 28x28 MNIST image (light ink on black) into the PNG bytes a page with a canvas sends,
+so that ``model.preprocess`` can be checked to undo the difference.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+SCALE = 10  # MNIST's 28 px become 280 px, about the size a person draws at
+INK = (17, 17, 17)  # the stroke colour on a transparent canvas: near-black
+
+
+def render_like_canvas(
+    image28: np.ndarray, rng: np.random.Generator, *, transparent: bool = False, canvas: int = 400
+) -> bytes:
+    """PNG bytes of ``image28`` drawn the way a browser canvas would send it.
+
+    ``image28`` is (28, 28), uint8 0-255 or float in [0, 1], light ink on black (as MNIST).
+    It is enlarged 10x to 280x280 with a smooth (bilinear) resize and pasted at a random
+    position, drawn from ``rng``, on a ``canvas`` x ``canvas`` field (``canvas`` >= 280):
+
+    - ``transparent=False``: mode L, dark ink on white (the digit inverted).
+    - ``transparent=True``: mode RGBA, near-black ink whose alpha is the ink's intensity, on
+      fully transparent (0, 0, 0, 0) pixels, as ``canvas.toDataURL()`` gives for strokes on a
+      cleared canvas.
+    """
+    pixels = np.asarray(image28)
+    if pixels.shape != (28, 28):
+        raise ValueError(f"expected a (28, 28) image, got shape {pixels.shape}")
+    if pixels.dtype != np.uint8:
+        pixels = np.rint(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+    side = 28 * SCALE
+    if canvas < side:
+        raise ValueError(f"canvas must be at least {side} pixels, got {canvas}")
+    ink = Image.fromarray(pixels, mode="L").resize((side, side), Image.Resampling.BILINEAR)
+    top, left = (int(v) for v in rng.integers(0, canvas - side + 1, size=2))
+    if transparent:
+        field = Image.new("RGBA", (canvas, canvas), (0, 0, 0, 0))
+        stroke = Image.new("RGBA", (side, side), (*INK, 255))
+        stroke.putalpha(ink)
+        # Where the stroke's alpha is 0 the pixel stays (0, 0, 0, 0), as on a cleared canvas.
+        stroke = Image.fromarray(np.where(np.asarray(stroke)[..., 3:] > 0, np.asarray(stroke), 0).astype(np.uint8))
+        field.paste(stroke, (left, top))
+    else:
+        field = Image.new("L", (canvas, canvas), 255)
+        field.paste(Image.eval(ink, lambda v: 255 - v), (left, top))
+    out = io.BytesIO()
+    field.save(out, format="PNG")
+    return out.getvalue()

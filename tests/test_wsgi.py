@@ -1,0 +1,51 @@
+"""Serving: a real gunicorn from gunicorn.conf.py, and start-up that refuses a bad model."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+
+from tests.conftest import ROOT, drawn_digit
+from tests.server import free_port, gunicorn
+
+
+def request(url: str, data: bytes | None = None, content_type: str | None = None):
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": content_type} if content_type else {})
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def test_gunicorn_serves_health_and_predictions():
+    with gunicorn() as server:
+        status, _, body = request(server.url + "/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        status, headers, body = request(server.url + "/predict", drawn_digit("7"), "image/png")
+        assert status == 200 and headers["Content-Type"] == "application/json"
+        assert json.loads(body)["label"] == 7
+        status, headers, body = request(server.url + "/")
+        assert status == 200 and "Content-Security-Policy" in headers and b"<canvas" in body
+    assert server.process.returncode is not None  # stopped
+
+
+def test_gunicorn_refuses_to_start_without_a_good_model(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(ROOT / "model" / "seed.npz", models / "seed.npz")
+    (models / "digits.npz").write_bytes(b"garbage")
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{free_port()}", "wsgi:app"],
+        cwd=ROOT,
+        env={**os.environ, "DIGITS_MODEL_DIR": str(models)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if "digits: cannot start" in line]
+    assert len(lines) == 1
+    assert f"{models / 'digits.npz'}: is truncated or not an .npz file" in lines[0]
+    assert "Traceback" not in result.stderr
