@@ -22,3 +22,5 @@ keepalive = 5
 accesslog = "-"
 access_log_format = '"%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
+# gunicorn 27's runtime control socket is not used, and the non-root user has no home to put it in.
+control_socket_disable = True

@@ -24,8 +24,14 @@ DEFAULTS: dict[str, Any] = {
     "LOW_CONFIDENCE": 0.6,
 }
 
-_PARSERS = {"MODEL_DIR": str, "DEFAULT_MODEL": str, "MAX_BYTES": int, "MAX_SIDE": int, "MAX_PIXELS": int,
-            "LOW_CONFIDENCE": float}
+_PARSERS = {
+    "MODEL_DIR": str,
+    "DEFAULT_MODEL": str,
+    "MAX_BYTES": int,
+    "MAX_SIDE": int,
+    "MAX_PIXELS": int,
+    "LOW_CONFIDENCE": float,
+}
 
 
 class SettingsError(ValueError):

@@ -8,11 +8,13 @@ training run sees the same distortions every time. They plug into ``Network.SGD`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 
 SIDE = 28
+ELASTIC_ALPHA = 34.0  # Simard et al.'s scale for 28x28 digits with sigma 4
 
 
 def random_shift(X: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> np.ndarray:
@@ -44,10 +46,16 @@ def random_affine(
     max_rotation: float = 10.0,
     max_scale: float = 0.1,
     max_shear: float = 0.1,
+    elastic: float = 0.0,
+    elastic_sigma: float = 4.0,
 ) -> np.ndarray:
     """Apply a small random affine map to each image: rotation up to ``max_rotation``
     degrees, scaling by up to ``1 +- max_scale``, shear up to ``max_shear``, translation up
     to ``max_shift`` pixels (all uniform), with bilinear interpolation.
+
+    With ``elastic`` > 0 each image is also distorted elastically (Simard et al., 2003): every
+    pixel moves by a random field, uniform in [-1, 1], smoothed by a Gaussian of
+    ``elastic_sigma`` pixels and scaled by ``elastic``.
 
     (784, n) -> (784, n).
     """
@@ -71,8 +79,21 @@ def random_affine(
         oy = ys[:, None] - ty[None, j]
         src_x = cos[j] * ox + (sin[j] + shear[j]) * oy + c
         src_y = -sin[j] * ox + cos[j] * oy + c
+        if elastic:
+            src_x += _smooth_field(rng, ox.shape[1], elastic_sigma) * f32(elastic)
+            src_y += _smooth_field(rng, ox.shape[1], elastic_sigma) * f32(elastic)
         out[:, j] = _bilinear(X[:, j], src_x, src_y)
     return out
+
+
+def _smooth_field(rng: np.random.Generator, m: int, sigma: float) -> np.ndarray:
+    """m random displacement fields, uniform in [-1, 1] then Gaussian-smoothed: (784, m)."""
+    # Smoothing rows and columns is two matrix products with a Gaussian matrix (zero padding).
+    offsets = np.arange(SIDE)[:, None] - np.arange(SIDE)[None, :]
+    gauss = np.exp(-0.5 * (offsets / sigma) ** 2).astype(np.float32)
+    gauss /= gauss.sum(axis=1, keepdims=True).max()
+    field = rng.uniform(-1, 1, (m, SIDE, SIDE)).astype(np.float32)
+    return (gauss @ field @ gauss.T).reshape(m, SIDE * SIDE).T
 
 
 _CHUNK = 1024
@@ -102,4 +123,5 @@ def _bilinear(X: np.ndarray, src_x: np.ndarray, src_y: np.ndarray) -> np.ndarray
 TRANSFORMS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "shift": random_shift,
     "affine": random_affine,
+    "elastic": functools.partial(random_affine, elastic=ELASTIC_ALPHA),
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build the image from the Dockerfile, run it on 127.0.0.1, wait for its HEALTHCHECK, post a digit
+# to /predict, check that it runs as a non-root user, print the image size over the base image's,
+# and remove the container. Needs a Docker engine (on these machines:
+# eval "$(../shared/tools/docker-standin)").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+image=digits:check
+name=digits-check-$$
+port=${PORT_ON_HOST:-18000}
+
+docker build -q -t "$image" . >/dev/null
+trap 'docker rm -f "$name" >/dev/null 2>&1 || true' EXIT
+docker run -d --name "$name" -p "127.0.0.1:$port:8000" "$image" >/dev/null
+
+status=starting
+for _ in $(seq 60); do
+  status=$(docker inspect -f '{{.State.Health.Status}}' "$name")
+  [ "$status" = healthy ] && break
+  [ "$status" = unhealthy ] && break
+  sleep 2
+done
+echo "health: $status"
+[ "$status" = healthy ] || { docker logs "$name" | tail -20; exit 1; }
+
+label=$(python3 - "$port" <<'PY'
+import json, sys, urllib.request
+sys.path.insert(0, ".")
+from tests.conftest import drawn_digit
+request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/predict", data=drawn_digit("7"),
+                                 headers={"Content-Type": "image/png"})
+with urllib.request.urlopen(request, timeout=30) as response:
+    print(json.loads(response.read())["label"])
+PY
+)
+echo "predicted label for a drawn 7: $label"
+[ "$label" = 7 ]
+
+uid=$(docker exec "$name" id -u)
+echo "container user id: $uid"
+[ "$uid" != 0 ]
+
+size=$(docker image inspect -f '{{.Size}}' "$image")
+base=$(docker image inspect -f '{{.Size}}' python:3.11-slim)
+echo "image size over python:3.11-slim: $(( (size - base) / 1000000 )) MB"
+echo "container check: ok"
