@@ -33,6 +33,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         raise StartupError(str(e)) from None
     if test_config is not None:
         app.config.update(test_config)
+    # Flask reads FLASK_DEBUG into the config; debug mode (exceptions let through, the debugger)
+    # is never wanted from a server's environment, so only test_config can turn it on.
+    app.debug = bool(test_config and test_config.get("DEBUG"))
     # Werkzeug refuses longer bodies with 413 while reading them. A JSON body carries the image
     # as base64 (4/3 of its size), so it may be somewhat longer than the image itself.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BYTES"] * 4 // 3 + 64 * 1024

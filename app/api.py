@@ -14,7 +14,15 @@ import re
 from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+try:  # gunicorn's errors for a body it cannot de-chunk; another server has its own
+    from gunicorn.http.errors import ParseException as BrokenBody
+except ImportError:  # pragma: no cover - serving without gunicorn
+
+    class BrokenBody(Exception):  # type: ignore[no-redef]
+        """Never raised: stands in for gunicorn's body parse errors."""
+
 
 from app.models import Model
 from model import preprocess
@@ -63,13 +71,19 @@ def register_error_handlers(app: Flask) -> None:
         status, code = _IMAGE_ERRORS.get(type(e), (400, "invalid_image"))
         return error_response(status, code, str(e))
 
+    @app.errorhandler(BrokenBody)
+    def broken_body(e: Exception) -> tuple[Response, int]:
+        return error_response(400, "bad_request", "the request body cannot be read: its chunked encoding is broken")
+
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> tuple[Response, int]:
         code = (e.name or "error").lower().replace(" ", "_")
         status = e.code or 500
         if status == 413:
             code = "too_large"
-            message = f"the request body is over the limit of {current_app.config['MAX_BYTES']:,} bytes of image"
+            message = (
+                f"the request body is too large: an image may have at most {current_app.config['MAX_BYTES']:,} bytes"
+            )
         else:
             message = e.description or e.name
         response, status = error_response(status, code, message)
@@ -90,6 +104,13 @@ def healthz() -> Response:
 @bp.get("/api/models")
 def list_models() -> Response:
     return jsonify(default=current_app.config["DEFAULT_MODEL"], models=[m.describe() for m in models().values()])
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    from app.openapi import document  # imported here: app.openapi imports this module
+
+    return jsonify(document(current_app))
 
 
 @bp.post("/predict")
@@ -127,7 +148,7 @@ def image_bytes() -> bytes:
         return _from_form()
     if mimetype.startswith("image/"):
         _check_image_type(mimetype)
-        return request.get_data(cache=False)
+        return _body()
     if mimetype == "application/json":
         return _from_json()
     fail(
@@ -148,6 +169,18 @@ def _check_image_type(mimetype: str) -> None:
         )
 
 
+def _body() -> bytes:
+    """The request body, refused with 413 when over ``MAX_CONTENT_LENGTH``.
+
+    Werkzeug refuses a longer declared Content-Length itself, but a chunked body (no
+    Content-Length) it silently cuts off at the limit, which would read as a truncated image.
+    """
+    data = request.get_data(cache=False)
+    if request.content_length is None and len(data) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        raise RequestEntityTooLarge()
+    return data
+
+
 def _from_form() -> bytes:
     files = request.files.getlist("image")
     if not files:
@@ -165,7 +198,7 @@ def _from_json() -> bytes:
     try:
         # Parsed here rather than by request.get_json so that absurdly nested JSON, which makes
         # the parser recurse too deep, is a 400 like any other malformed body.
-        body: Any = json.loads(request.get_data(cache=False))
+        body: Any = json.loads(_body())
     except (ValueError, RecursionError):
         fail(400, "invalid_json", "the body is not valid JSON")
     if not isinstance(body, dict):

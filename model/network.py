@@ -190,10 +190,7 @@ class Network:
 
     def feedforward(self, a: np.ndarray) -> np.ndarray:
         """Output of the network for input columns ``a`` of shape (sizes[0], n) -> (sizes[-1], n)."""
-        a = self._as_input(a)
-        for b, w in zip(self.biases[:-1], self.weights[:-1]):
-            a = self._hidden(w @ a + b)
-        return self._output(self.weights[-1] @ a + self.biases[-1])
+        return self._output(self._output_z(a))
 
     def predict_proba(self, a: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (sizes[-1], n), each column summing to 1.
@@ -201,10 +198,19 @@ class Network:
         The softmax output is already a distribution; a sigmoid output layer is normalised
         by its column sum.
         """
-        out = self.feedforward(a)
         if self.cost == "cross-entropy":
-            return out
-        return out / out.sum(axis=0, keepdims=True)
+            return self.feedforward(a)
+        z = self._output_z(a)
+        # sigma(z) / sum(sigma(z)) computed from log sigma(z) = -log(1 + e^-z): when every output
+        # underflows to 0 (all z below about -18 in float32) the plain quotient would be 0 / 0.
+        return softmax(-np.logaddexp(0, -z))
+
+    def _output_z(self, a: np.ndarray) -> np.ndarray:
+        """Weighted input of the output layer, shape (sizes[-1], n)."""
+        a = self._as_input(a)
+        for b, w in zip(self.biases[:-1], self.weights[:-1]):
+            a = self._hidden(w @ a + b)
+        return self.weights[-1] @ a + self.biases[-1]
 
     def predict(self, a: np.ndarray) -> np.ndarray:
         """Predicted labels, shape (n,), for input columns ``a`` of shape (sizes[0], n)."""

@@ -1,0 +1,333 @@
+"""The OpenAPI 3.0 description of the app, served at ``GET /openapi.json``.
+
+``document(app)`` builds it as a plain dict, so that it names the models this app has loaded
+and the limits its configuration sets. Every error has one shape, ``Error``; each status an
+operation can answer lists the error codes it may carry. Any path not listed answers 404
+(``components/responses/NotFound``) and a listed path asked with another method answers 405
+(``components/responses/MethodNotAllowed``), both in that same shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from app.api import IMAGE_TYPES
+
+# The project's version (pyproject.toml, which the Docker image does not carry; a test keeps them equal).
+VERSION = "0.1.0"
+
+# Each error status the app answers and the codes it comes with (app/api.py: fail(), _IMAGE_ERRORS,
+# and the framework's own errors through the HTTPException handler).
+ERROR_CODES: dict[int, tuple[str, ...]] = {
+    400: (
+        "invalid_image",
+        "invalid_json",
+        "missing_field",
+        "invalid_field",
+        "invalid_base64",
+        "invalid_data_url",
+        "too_many_files",
+        "unknown_model",
+        "bad_request",
+    ),
+    404: ("not_found",),
+    405: ("method_not_allowed",),
+    413: ("too_large",),
+    415: ("unsupported_media_type",),
+    422: ("no_digit",),
+}
+
+JSON = "application/json"
+
+# A 28x28 PNG of a 7 (the network's own input form), read as 7 by the shipped models: the JSON example.
+EXAMPLE_IMAGE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABwAAAAcCAAAAABXZoBIAAAA60lEQVR42mNgGGSAEYWCgv9QmgVCMaFo+IMqqcv/D675"
+    "P8vDB///Iyne9+PjJwj4/PnD3/XcjMg63zz7BdX5n1mOSQDVJVKcUHMYf6uvEAre/O8vVsczNfw/ysOI4npGJghgZpB7/D+OlRmrt5kZa/6fE0bV"
+    "iDBV9Mb/TDYcGhkK/l+XZMKhUeD8/1J2FhwaU/7fV8ChkZHv2P9GDlwaI/8/12DGrpGJe+//Xk5cGn3/v9NnZsKukXPz/5mcuPzo9OerOXaNDMzs"
+    "K/4v5cKukYnB4ttvexYcGhna/m/gZkITg4M3fxfcQ0k7DADqCkuSXtX7CgAAAABJRU5ErkJggg=="
+)
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _error(status: int, description: str) -> dict[str, Any]:
+    """A response of the ``Error`` shape whose code is one of ``ERROR_CODES[status]``."""
+    codes = ERROR_CODES[status]
+    return {
+        "description": f"{description} (code: {', '.join(codes)})",
+        "content": {
+            JSON: {
+                "schema": {
+                    "allOf": [
+                        _ref("schemas", "Error"),
+                        {"properties": {"error": {"properties": {"code": {"enum": list(codes)}}}}},
+                    ]
+                }
+            }
+        },
+    }
+
+
+def document(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document of ``app``: its loaded models and its configured limits filled in."""
+    names = list(app.extensions["digits.models"])
+    default = app.config["DEFAULT_MODEL"]
+    max_bytes, max_side, max_pixels = app.config["MAX_BYTES"], app.config["MAX_SIDE"], app.config["MAX_PIXELS"]
+    limits = (
+        f"The image may be at most {max_bytes:,} bytes, {max_side:,} pixels on a side and {max_pixels:,} pixels "
+        f"in all; the whole request body at most {app.config['MAX_CONTENT_LENGTH']:,} bytes. Over any limit: 413."
+    )
+    binary = {"type": "string", "format": "binary", "maxLength": max_bytes}
+    all_codes = sorted({code for codes in ERROR_CODES.values() for code in codes})
+
+    predict = {
+        "operationId": "predict",
+        "summary": "Read the digit in an image",
+        "description": (
+            "Send an image of one handwritten digit, dark on light or drawn on a transparent canvas, in one of "
+            "three forms: multipart form data with a file field `image`; the image itself as the body, with its "
+            'image type; or JSON `{"image": ...}` with a data URL or plain base64. PNG, JPEG, GIF, BMP and WebP '
+            "are read whatever type is declared, as long as the declared type is one of these. " + limits
+        ),
+        "tags": ["prediction"],
+        "parameters": [
+            {
+                "name": "model",
+                "in": "query",
+                "required": False,
+                "description": f"The model to ask (see `GET /api/models`); `{default}` when left out.",
+                "schema": {"type": "string", "enum": names, "default": default},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {
+                            "image": {**binary, "description": "The image file: exactly one."},
+                        },
+                    },
+                    "encoding": {"image": {"contentType": ", ".join([*IMAGE_TYPES, "application/octet-stream"])}},
+                },
+                **{mime: {"schema": {**binary, "description": "The image itself."}} for mime in IMAGE_TYPES},
+                JSON: {"schema": _ref("schemas", "ImageJson")},
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "The digit the model reads, with its probabilities and the image it saw.",
+                "content": {JSON: {"schema": _ref("schemas", "Prediction")}},
+            },
+            "400": _error(400, "The request or the image cannot be read, or there is no such model"),
+            "413": _error(413, "The body or the image is over a limit"),
+            "415": _error(415, "The content type, or the declared image type, is not accepted"),
+            "422": _error(422, "The image is readable but blank: there is no digit to read"),
+        },
+    }
+
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "digits",
+            "version": VERSION,
+            "description": (
+                "Draw a digit in the browser; a neural network written from scratch in NumPy reads it. "
+                "Every error is JSON of the `Error` shape. A path not listed here answers 404 "
+                "(`components/responses/NotFound`); a listed path asked with a method not listed answers 405 "
+                "(`components/responses/MethodNotAllowed`, with an `Allow` header). "
+                "A request body over the limit answers 413 on any path."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "prediction", "description": "Reading digits"},
+            {"name": "service", "description": "Models, health, this document"},
+            {"name": "page", "description": "The drawing page"},
+        ],
+        "paths": {
+            "/": {
+                "get": {
+                    "operationId": "page",
+                    "summary": "The drawing page",
+                    "tags": ["page"],
+                    "responses": {
+                        "200": {
+                            "description": "The HTML page: a canvas to draw on and the model's answer.",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/predict": {"post": predict},
+            "/api/models": {
+                "get": {
+                    "operationId": "listModels",
+                    "summary": "The models this server has loaded",
+                    "tags": ["service"],
+                    "responses": {
+                        "200": {
+                            "description": "The default model's name and a description of every model.",
+                            "content": {JSON: {"schema": _ref("schemas", "Models")}},
+                        }
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "Liveness: the server is up with its models loaded",
+                    "tags": ["service"],
+                    "responses": {
+                        "200": {
+                            "description": "The server answers and names its models.",
+                            "content": {JSON: {"schema": _ref("schemas", "Health")}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "tags": ["service"],
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI 3.0 document of this API.",
+                            "content": {
+                                JSON: {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["openapi", "info", "paths"],
+                                        "properties": {"openapi": {"type": "string", "pattern": r"^3\."}},
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "ModelName": {"type": "string", "enum": names},
+                "ImageJson": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {
+                            "type": "string",
+                            "description": (
+                                "The image as a base64 data URL (`data:image/png;base64,...`, with one of the "
+                                "accepted image types) or as plain base64; whitespace is ignored."
+                            ),
+                            "example": EXAMPLE_IMAGE,
+                        }
+                    },
+                },
+                "Prediction": {
+                    "type": "object",
+                    "required": ["label", "confidence", "probabilities", "model", "input"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "label": {"type": "integer", "minimum": 0, "maximum": 9, "description": "The digit read."},
+                        "confidence": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 1,
+                            "description": "The probability of `label`.",
+                        },
+                        "probabilities": {
+                            "type": "array",
+                            "minItems": 10,
+                            "maxItems": 10,
+                            "items": {"type": "number", "minimum": 0, "maximum": 1},
+                            "description": "The probability of each digit 0-9; they sum to 1.",
+                        },
+                        "model": _ref("schemas", "ModelName"),
+                        "input": {
+                            "type": "string",
+                            "pattern": "^data:image/png;base64,",
+                            "description": "The 28x28 greyscale image the network saw, as a PNG data URL.",
+                        },
+                    },
+                },
+                "Model": {
+                    "type": "object",
+                    "required": ["name", "sizes", "activation", "cost", "parameters", "test_accuracy", "trained"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": _ref("schemas", "ModelName"),
+                        "sizes": {
+                            "type": "array",
+                            "minItems": 2,
+                            "items": {"type": "integer", "minimum": 1},
+                            "description": "Neurons per layer, 784 inputs first and 10 outputs last.",
+                        },
+                        "activation": {"type": "string", "description": "The hidden layers' activation."},
+                        "cost": {"type": "string", "description": "The cost the network was trained with."},
+                        "parameters": {"type": "integer", "minimum": 0, "description": "Weights and biases."},
+                        "test_accuracy": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 1,
+                            "nullable": True,
+                            "description": "Accuracy on the MNIST test set, when it was measured.",
+                        },
+                        "trained": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "When the weights were trained or saved (ISO 8601), when known.",
+                        },
+                    },
+                },
+                "Models": {
+                    "type": "object",
+                    "required": ["default", "models"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "default": _ref("schemas", "ModelName"),
+                        "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "Model")},
+                    },
+                },
+                "Health": {
+                    "type": "object",
+                    "required": ["status", "models"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "status": {"type": "string", "enum": ["ok"]},
+                        "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "ModelName")},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "code": {"type": "string", "enum": all_codes},
+                                "message": {"type": "string", "description": "What went wrong, for a person."},
+                            },
+                        }
+                    },
+                },
+            },
+            "responses": {
+                "NotFound": _error(404, "No such path"),
+                "MethodNotAllowed": {
+                    **_error(405, "The path does not take this method"),
+                    "headers": {"Allow": {"description": "The methods the path takes.", "schema": {"type": "string"}}},
+                },
+            },
+        },
+    }
