@@ -1,18 +1,20 @@
 """Load on a real gunicorn: req/s and latency of /predict next to a trivial endpoint.
 
-    python benchmarks/load.py [--connections 32] [--seconds 20]
+    python benchmarks/load.py [--connections 32] [--seconds 20] [--warmup 5]
 
 Starts ``gunicorn wsgi:app`` as gunicorn.conf.py configures it (bound to 127.0.0.1 on a free
 port), then for each endpoint keeps ``--connections`` keep-alive connections busy for
 ``--seconds``: ``GET /healthz`` (the server's floor) and ``POST /predict`` with a 280x280 PNG
 drawn like the page's. Prints requests per second, p50/p99 latency, non-2xx answers, the
-ratio of the two rates, and each worker's resident memory before and after. Only loopback.
+ratio of the two rates, and each worker's resident memory at start, after a warm-up and after the
+load. Only loopback.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import runpy
 import sys
 import threading
 import time
@@ -23,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import drawn_digit
-from tests.server import gunicorn
+from tests.server import ROOT, gunicorn
 
 
 def hammer(port: int, method: str, path: str, body: bytes | None, headers: dict, connections: int, seconds: float):
@@ -74,31 +76,45 @@ def worker_rss(master_pid: int) -> dict[int, int]:
     return rss
 
 
+def wait_for_workers(master_pid: int, count: int, timeout: float = 30) -> dict[int, int]:
+    """Resident memory of each worker once all ``count`` of them are up (the first one answers
+    /healthz before the others have started)."""
+    deadline = time.monotonic() + timeout
+    while len(rss := worker_rss(master_pid)) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(rss)} of {count} workers started")
+        time.sleep(0.1)
+    return rss
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0, help="per endpoint (default 20)")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of /predict before measuring (default 5)")
     parser.add_argument("--model", default="digits")
     args = parser.parse_args(argv)
 
     png = drawn_digit("7", size=280)
-    with gunicorn() as server:
+    predict = ("POST", f"/predict?model={args.model}", png, {"Content-Type": "image/png"})
+    workers = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"]
+    with gunicorn(workers=workers) as server:
         port = int(server.url.rsplit(":", 1)[1])
+        started = wait_for_workers(server.process.pid, workers)
+        # A worker's first requests grow it once (allocator arenas for its threads, NumPy and
+        # Pillow buffers); the warm-up keeps that out of the before/after comparison, which
+        # looks for growth under sustained load.
+        hammer(port, *predict, args.connections, args.warmup)
         before = worker_rss(server.process.pid)
         print(
-            f"gunicorn (gunicorn.conf.py) on {server.url}, {len(before)} workers; "
-            f"{args.connections} connections, {args.seconds:g} s per endpoint"
+            f"gunicorn (gunicorn.conf.py) on {server.url}, {len(before)} workers x "
+            f"{runpy.run_path(str(ROOT / 'gunicorn.conf.py'))['threads']} threads; "
+            f"{args.connections} connections, {args.seconds:g} s per endpoint after {args.warmup:g} s of warm-up"
         )
         rows = []
         for name, method, path, body, headers in [
             ("GET /healthz", "GET", "/healthz", None, {}),
-            (
-                f"POST /predict ({args.model})",
-                "POST",
-                f"/predict?model={args.model}",
-                png,
-                {"Content-Type": "image/png"},
-            ),
+            (f"POST /predict ({args.model})", *predict),
         ]:
             latencies, statuses, elapsed = hammer(port, method, path, body, headers, args.connections, args.seconds)
             bad = int(np.sum((statuses < 200) | (statuses >= 300)))
@@ -114,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     for pid in sorted(before):
         grown = (after.get(pid, 0) - before[pid]) / before[pid]
         print(
-            f"worker {pid}: RSS {before[pid] / 1024:.1f} MiB before, {after.get(pid, 0) / 1024:.1f} MiB after "
-            f"({grown:+.1%})"
+            f"worker {pid}: RSS {started.get(pid, 0) / 1024:.1f} MiB at start, {before[pid] / 1024:.1f} MiB "
+            f"after warm-up, {after.get(pid, 0) / 1024:.1f} MiB after the load ({grown:+.1%})"
         )
     return 1 if any(bad for *_, bad in rows) else 0
 

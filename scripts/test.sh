@@ -15,4 +15,5 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 python -m pip install -q -r requirements-dev.txt
 python -m ruff check .
+python -m ruff format --check .
 python -m pytest "$@"
