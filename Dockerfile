@@ -13,7 +13,14 @@ WORKDIR /app
 # Runtime requirements only, in their own layer so code changes do not reinstall them.
 COPY requirements.txt .
 RUN pip install --no-compile -r requirements.txt \
-    && useradd --system --no-create-home --uid 10001 digits
+    && useradd --system --no-create-home --uid 10001 digits \
+    && mkdir /data && chown digits /data
+
+# Feedback samples go to /data, the one folder the app writes: mount a volume there to keep them
+# (docker run -v digits-feedback:/data ...). Set DIGITS_SECRET_KEY to keep sample tokens valid
+# across restarts.
+ENV DIGITS_FEEDBACK_DB=/data/feedback.sqlite
+VOLUME ["/data"]
 
 # The code and the shipped weights (.dockerignore keeps tests, data, figures and history out).
 COPY app/ app/

@@ -3,12 +3,14 @@
 ``create_app()`` layers the configuration (``app.settings.DEFAULTS``, then ``DIGITS_*``
 environment variables, then ``test_config``), loads every model once, and registers the page
 and API blueprints. It raises ``StartupError`` (one line naming the file and the problem) when
-the models cannot be served, so a server never starts without them.
+the models cannot be served, so a server never starts without them. The feedback database is
+not touched until the first feedback arrives.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +19,7 @@ from flask import Flask
 from app import api, pages, security
 from app.models import ModelLoadError, load_models
 from app.settings import DEFAULTS, ROOT, SettingsError, from_environ
+from model.feedback import FeedbackStore
 
 
 class StartupError(RuntimeError):
@@ -39,6 +42,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Werkzeug refuses longer bodies with 413 while reading them. A JSON body carries the image
     # as base64 (4/3 of its size), so it may be somewhat longer than the image itself.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BYTES"] * 4 // 3 + 64 * 1024
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = secrets.token_bytes(32)
+    if isinstance(app.config["SECRET_KEY"], str):
+        app.config["SECRET_KEY"] = app.config["SECRET_KEY"].encode("utf-8")
+    app.extensions["digits.feedback"] = FeedbackStore(app.config["FEEDBACK_DB"], app.config["FEEDBACK_MAX_BYTES"])
     try:
         app.extensions["digits.models"] = load_models(app.config["MODEL_DIR"], app.config["DEFAULT_MODEL"])
     except ModelLoadError as e:

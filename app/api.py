@@ -1,8 +1,11 @@
-"""The JSON API: ``POST /predict``, ``GET /api/models``, ``GET /healthz``, and JSON errors.
+"""The JSON API: ``POST /predict``, ``POST /api/explain``, ``POST /api/feedback``,
+``GET /api/models``, ``GET /healthz``, ``GET /openapi.json``, and JSON errors.
 
 An image travels: request body -> ``image_bytes`` (one of three input forms) ->
 ``preprocess.load_image`` (format and size checks, decoding) -> ``preprocess.to_mnist`` (the
-28x28 MNIST form) -> ``Network.predict_proba`` -> the answer.
+28x28 MNIST form) -> ``Network.predict_proba`` -> the answer, which carries a signed ``sample``
+token (``app.samples``); ``/api/feedback`` takes the token back with a person's label and
+stores the sample (``model.feedback``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import re
 from typing import Any, NoReturn
 
+import numpy as np
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -24,8 +28,10 @@ except ImportError:  # pragma: no cover - serving without gunicorn
         """Never raised: stands in for gunicorn's body parse errors."""
 
 
+from app import explain, samples
 from app.models import Model
 from model import preprocess
+from model.feedback import FeedbackError, FeedbackStore
 
 bp = Blueprint("api", __name__)
 
@@ -51,6 +57,9 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
     return jsonify(error={"code": code, "message": message}), status
 
 
+# A feedback request is a token of about 1,100 characters and a label.
+FEEDBACK_MAX_BODY = 8 * 1024
+
 # Preprocessing's errors and the HTTP answer to each.
 _IMAGE_ERRORS = {
     preprocess.ImageTooLarge: (413, "too_large"),
@@ -70,6 +79,11 @@ def register_error_handlers(app: Flask) -> None:
     def image_error(e: preprocess.ImageError) -> tuple[Response, int]:
         status, code = _IMAGE_ERRORS.get(type(e), (400, "invalid_image"))
         return error_response(status, code, str(e))
+
+    @app.errorhandler(FeedbackError)
+    def feedback_unavailable(e: FeedbackError) -> tuple[Response, int]:
+        current_app.logger.error("feedback not stored: %s", e)
+        return error_response(503, "feedback_unavailable", f"feedback cannot be stored right now: {e}")
 
     @app.errorhandler(BrokenBody)
     def broken_body(e: Exception) -> tuple[Response, int]:
@@ -115,6 +129,44 @@ def openapi_document() -> Response:
 
 @bp.post("/predict")
 def predict() -> Response:
+    model, x, probabilities = _read_digit()
+    label = int(probabilities.argmax())
+    sample = samples.new_sample(x, label, model.name)
+    return jsonify(
+        **_answer(model, probabilities),
+        input="data:image/png;base64," + base64.b64encode(preprocess.to_png(x)).decode("ascii"),
+        sample=samples.sign(sample, _secret_key()),
+    )
+
+
+@bp.post("/api/explain")
+def explain_digit() -> Response:
+    model, x, probabilities = _read_digit()
+    return jsonify(**_answer(model, probabilities), **explain.explain(model.network, x))
+
+
+@bp.post("/api/feedback")
+def feedback() -> tuple[Response, int]:
+    if request.mimetype != "application/json":
+        fail(415, "unsupported_media_type", 'send application/json: {"sample": "<token from /predict>", "label": 7}')
+    body = _json_object(_body(limit=FEEDBACK_MAX_BODY), example='{"sample": "<token from /predict>", "label": 7}')
+    for name in ("sample", "label"):
+        if name not in body:
+            fail(400, "missing_field", f"the JSON body has no '{name}' field")
+    label = body["label"]
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9:
+        fail(400, "invalid_label", "'label' must be a digit, an integer from 0 to 9")
+    try:
+        sample = samples.verify(body["sample"], _secret_key())
+    except samples.InvalidSample as e:
+        fail(400, "invalid_sample", f"'sample' must be the token of a /predict answer from this server: {e}")
+    store: FeedbackStore = current_app.extensions["digits.feedback"]
+    row = store.add(sample.sample_id, sample.pixels, sample.prediction, sample.model, label)
+    return jsonify(id=row, label=label, prediction=sample.prediction, model=sample.model, stored=True), 201
+
+
+def _read_digit() -> tuple[Model, np.ndarray, np.ndarray]:
+    """The request's model, the 784 inputs its image becomes, and the model's 10 probabilities."""
     name = request.args.get("model", current_app.config["DEFAULT_MODEL"])
     model = models().get(name)
     if model is None:
@@ -127,14 +179,21 @@ def predict() -> Response:
     # The declared type only decides what is accepted (415); the bytes may be any accepted format.
     x = preprocess.to_mnist(preprocess.load_image(image_bytes(), limits))
     probabilities = model.network.predict_proba(x.reshape(-1, 1))[:, 0].astype(float)
+    return model, x, probabilities
+
+
+def _answer(model: Model, probabilities: np.ndarray) -> dict[str, Any]:
     label = int(probabilities.argmax())
-    return jsonify(
-        label=label,
-        confidence=float(probabilities[label]),
-        probabilities=probabilities.tolist(),
-        model=model.name,
-        input="data:image/png;base64," + base64.b64encode(preprocess.to_png(x)).decode("ascii"),
-    )
+    return {
+        "label": label,
+        "confidence": float(probabilities[label]),
+        "probabilities": probabilities.tolist(),
+        "model": model.name,
+    }
+
+
+def _secret_key() -> bytes:
+    return current_app.config["SECRET_KEY"]
 
 
 def image_bytes() -> bytes:
@@ -169,16 +228,32 @@ def _check_image_type(mimetype: str) -> None:
         )
 
 
-def _body() -> bytes:
-    """The request body, refused with 413 when over ``MAX_CONTENT_LENGTH``.
+def _body(limit: int | None = None) -> bytes:
+    """The request body, refused with 413 when over ``limit`` (default ``MAX_CONTENT_LENGTH``).
 
     Werkzeug refuses a longer declared Content-Length itself, but a chunked body (no
     Content-Length) it silently cuts off at the limit, which would read as a truncated image.
     """
+    cap = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
     data = request.get_data(cache=False)
-    if request.content_length is None and len(data) >= current_app.config["MAX_CONTENT_LENGTH"]:
+    if (request.content_length is None and len(data) >= cap) or (limit is not None and len(data) > limit):
         raise RequestEntityTooLarge()
     return data
+
+
+def _json_object(body: bytes, example: str) -> dict[str, Any]:
+    """``body`` parsed as a JSON object, or a 400 saying what is wrong with it."""
+    try:
+        # Parsed here rather than by request.get_json so that absurdly nested JSON, which makes
+        # the parser recurse too deep, is a 400 like any other malformed body.
+        parsed: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        fail(400, "invalid_json", "the body is not valid JSON")
+    if not isinstance(parsed, dict):
+        fail(400, "invalid_json", f"the JSON body must be an object like {example}")
+    return parsed
 
 
 def _from_form() -> bytes:
@@ -195,14 +270,7 @@ def _from_form() -> bytes:
 
 
 def _from_json() -> bytes:
-    try:
-        # Parsed here rather than by request.get_json so that absurdly nested JSON, which makes
-        # the parser recurse too deep, is a 400 like any other malformed body.
-        body: Any = json.loads(_body())
-    except (ValueError, RecursionError):
-        fail(400, "invalid_json", "the body is not valid JSON")
-    if not isinstance(body, dict):
-        fail(400, "invalid_json", 'the JSON body must be an object like {"image": "data:image/png;base64,..."}')
+    body = _json_object(_body(), example='{"image": "data:image/png;base64,..."}')
     if "image" not in body:
         fail(400, "missing_field", "the JSON body has no 'image' field")
     text = body["image"]

@@ -31,12 +31,15 @@ ERROR_CODES: dict[int, tuple[str, ...]] = {
         "too_many_files",
         "unknown_model",
         "bad_request",
+        "invalid_label",
+        "invalid_sample",
     ),
     404: ("not_found",),
     405: ("method_not_allowed",),
     413: ("too_large",),
     415: ("unsupported_media_type",),
     422: ("no_digit",),
+    503: ("feedback_unavailable",),
 }
 
 JSON = "application/json"
@@ -132,6 +135,45 @@ def document(app: Flask) -> dict[str, Any]:
         },
     }
 
+    explain = {
+        **predict,
+        "operationId": "explain",
+        "summary": "Inside the network: its hidden layers for an image",
+        "description": (
+            "The same inputs and errors as `POST /predict`. Answers the model's reading with the activations "
+            "of every hidden layer, and the incoming weights of the first hidden layer's most active units "
+            "(all of them up to 32) as 28x28 pictures: orange where ink excites the unit, blue where it inhibits it."
+        ),
+        "responses": {
+            **predict["responses"],
+            "200": {
+                "description": "The reading, each hidden layer's activations and the most active units' weights.",
+                "content": {JSON: {"schema": _ref("schemas", "Explanation")}},
+            },
+        },
+    }
+    feedback = {
+        "operationId": "feedback",
+        "summary": "Confirm or correct a reading: store the sample to retrain on",
+        "description": (
+            "Send back the `sample` token of a `/predict` answer with the digit it really is. The 28x28 image the "
+            "network saw, that digit, the prediction, the model and the time are stored (nothing about the "
+            "sender); the same token sent again replaces its label. Only tokens this server signed are accepted."
+        ),
+        "tags": ["feedback"],
+        "requestBody": {"required": True, "content": {JSON: {"schema": _ref("schemas", "FeedbackRequest")}}},
+        "responses": {
+            "201": {
+                "description": "Stored.",
+                "content": {JSON: {"schema": _ref("schemas", "FeedbackStored")}},
+            },
+            "400": _error(400, "Malformed JSON, a missing field, a label that is not a digit, or a foreign token"),
+            "413": _error(413, "The body is over 8 KiB"),
+            "415": _error(415, "The body is not JSON"),
+            "503": _error(503, "The feedback database cannot store samples now (read-only, full, unavailable)"),
+        },
+    }
+
     return {
         "openapi": "3.0.3",
         "info": {
@@ -148,6 +190,7 @@ def document(app: Flask) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "tags": [
             {"name": "prediction", "description": "Reading digits"},
+            {"name": "feedback", "description": "People's labels for their drawings, to retrain on"},
             {"name": "service", "description": "Models, health, this document"},
             {"name": "page", "description": "The drawing page"},
         ],
@@ -166,6 +209,8 @@ def document(app: Flask) -> dict[str, Any]:
                 }
             },
             "/predict": {"post": predict},
+            "/api/explain": {"post": explain},
+            "/api/feedback": {"post": feedback},
             "/api/models": {
                 "get": {
                     "operationId": "listModels",
@@ -233,7 +278,7 @@ def document(app: Flask) -> dict[str, Any]:
                 },
                 "Prediction": {
                     "type": "object",
-                    "required": ["label", "confidence", "probabilities", "model", "input"],
+                    "required": ["label", "confidence", "probabilities", "model", "input", "sample"],
                     "additionalProperties": False,
                     "properties": {
                         "label": {"type": "integer", "minimum": 0, "maximum": 9, "description": "The digit read."},
@@ -256,6 +301,98 @@ def document(app: Flask) -> dict[str, Any]:
                             "pattern": "^data:image/png;base64,",
                             "description": "The 28x28 greyscale image the network saw, as a PNG data URL.",
                         },
+                        "sample": {
+                            "type": "string",
+                            "maxLength": 2048,
+                            "description": "A signed token of this reading, for `POST /api/feedback`.",
+                        },
+                    },
+                },
+                "Explanation": {
+                    "type": "object",
+                    "required": ["label", "confidence", "probabilities", "model", "layers", "units"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                        "probabilities": {
+                            "type": "array",
+                            "minItems": 10,
+                            "maxItems": 10,
+                            "items": {"type": "number", "minimum": 0, "maximum": 1},
+                        },
+                        "model": _ref("schemas", "ModelName"),
+                        "layers": {
+                            "type": "array",
+                            "description": "One entry per hidden layer, the first hidden layer first.",
+                            "items": {
+                                "type": "object",
+                                "required": ["index", "size", "activation", "values", "max"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "index": {"type": "integer", "minimum": 1},
+                                    "size": {"type": "integer", "minimum": 1},
+                                    "activation": {"type": "string"},
+                                    "values": {"type": "array", "items": {"type": "number"}},
+                                    "max": {"type": "number"},
+                                },
+                            },
+                        },
+                        "units": {
+                            "type": "object",
+                            "required": ["layer", "shown", "of", "items"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "layer": {"type": "integer", "enum": [1]},
+                                "shown": {"type": "integer", "minimum": 0, "maximum": 32},
+                                "of": {"type": "integer", "minimum": 0},
+                                "items": {
+                                    "type": "array",
+                                    "maxItems": 32,
+                                    "description": "The most active units first.",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["unit", "activation", "excitation", "weights"],
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "unit": {"type": "integer", "minimum": 0},
+                                            "activation": {"type": "number"},
+                                            "excitation": {
+                                                "type": "number",
+                                                "minimum": 0,
+                                                "maximum": 1,
+                                                "description": "Activation over the largest shown.",
+                                            },
+                                            "weights": {
+                                                "type": "string",
+                                                "pattern": "^data:image/png;base64,",
+                                                "description": "The unit's incoming weights as a 28x28 PNG.",
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+                "FeedbackRequest": {
+                    "type": "object",
+                    "required": ["sample", "label"],
+                    "properties": {
+                        "sample": {"type": "string", "description": "The `sample` token of a `/predict` answer."},
+                        "label": {"type": "integer", "minimum": 0, "maximum": 9, "description": "The right digit."},
+                    },
+                },
+                "FeedbackStored": {
+                    "type": "object",
+                    "required": ["id", "label", "prediction", "model", "stored"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "id": {"type": "integer", "minimum": 1},
+                        "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                        "prediction": {"type": "integer", "minimum": 0, "maximum": 9},
+                        "model": {"type": "string"},
+                        "stored": {"type": "boolean", "enum": [True]},
                     },
                 },
                 "Model": {

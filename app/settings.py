@@ -22,6 +22,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PIXELS": 16_000_000,
     # Below this confidence the page says "not sure" and shows the top two guesses.
     "LOW_CONFIDENCE": 0.6,
+    # Signs the sample tokens of /predict answers. Unset, a random key is made at start-up:
+    # shared by the workers of one preloading gunicorn, but not by separate processes.
+    "SECRET_KEY": None,
+    # The feedback database: a path, or a SQLite file: URI; created on first use.
+    "FEEDBACK_DB": str(ROOT / "instance" / "feedback.sqlite"),
+    # The feedback database's size cap; past it feedback answers 503 and prediction goes on.
+    "FEEDBACK_MAX_BYTES": 1024 * 1024 * 1024,
 }
 
 _PARSERS = {
@@ -31,6 +38,9 @@ _PARSERS = {
     "MAX_SIDE": int,
     "MAX_PIXELS": int,
     "LOW_CONFIDENCE": float,
+    "SECRET_KEY": str,
+    "FEEDBACK_DB": str,
+    "FEEDBACK_MAX_BYTES": int,
 }
 
 

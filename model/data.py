@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model.fileio import atomic_write
+
 ROWS = COLS = 28
 PIXELS = ROWS * COLS
 
@@ -113,6 +115,16 @@ def read_idx(path: str | Path, expected_dims: int | None = None) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write a uint8 array as a raw IDX file (images (n, 28, 28) or labels (n,)), atomically."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8 or array.ndim == 0:
+        raise ValueError(f"IDX files here hold uint8 arrays, got {array.dtype} of shape {array.shape}")
+    header = bytes([0, 0, _IDX_UBYTE, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    with atomic_write(path) as f:
+        f.write(header + array.tobytes())
+
+
 def read_idx_images(path: str | Path) -> np.ndarray:
     """IDX image file -> (n, 28, 28) uint8."""
     images = read_idx(path, expected_dims=3)
@@ -201,6 +213,14 @@ def read_kaggle_csv(path: str | Path) -> Dataset:
         labels = table[:, 0].copy()
     images = pixels.astype(np.uint8).reshape(-1, ROWS, COLS)
     return Dataset(images, labels, [path])
+
+
+def write_kaggle_csv(path: str | Path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write (n, 28, 28) uint8 images and their labels as a Kaggle ``train.csv``, atomically."""
+    table = np.column_stack([np.asarray(labels, dtype=np.int64), images.reshape(len(images), -1)])
+    with atomic_write(path, "w") as f:
+        f.write(",".join(["label", *(f"pixel{i}" for i in range(PIXELS))]) + "\n")
+        np.savetxt(f, table, fmt="%d", delimiter=",")
 
 
 def _diagnose_csv(path: Path, lines: list[str], ncols: int) -> None:

@@ -205,6 +205,18 @@ class Network:
         # underflows to 0 (all z below about -18 in float32) the plain quotient would be 0 / 0.
         return softmax(-np.logaddexp(0, -z))
 
+    def activations(self, a: np.ndarray) -> list[np.ndarray]:
+        """Activations of every layer after the input for input columns ``a`` of shape
+        (sizes[0], n): a list of arrays of shape (sizes[l], n), l = 1 .. num_layers - 1; the
+        last is ``feedforward(a)``."""
+        a = self._as_input(a)
+        layers = []
+        for b, w in zip(self.biases[:-1], self.weights[:-1]):
+            a = self._hidden(w @ a + b)
+            layers.append(a)
+        layers.append(self._output(self.weights[-1] @ a + self.biases[-1]))
+        return layers
+
     def _output_z(self, a: np.ndarray) -> np.ndarray:
         """Weighted input of the output layer, shape (sizes[-1], n)."""
         a = self._as_input(a)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from model import augment, data, download, figures
+from model import augment, data, download, feedback, figures
 from model.fileio import atomic_write
 from model.metrics import confusion_matrix, format_confusion, per_class_accuracy
 from model.network import ACTIVATIONS, COSTS, DTYPES, INITS, SCHEDULES, EpochRecord, Network, WeightsError
@@ -85,6 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000,
         metavar="N",
         help="training images held out (a seeded random choice) to pick the best epoch (default 10000)",
+    )
+    src.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FEEDBACK.sqlite",
+        help="also train on the samples people labelled in the web app (DIGITS_FEEDBACK_DB); repeatable",
+    )
+    src.add_argument(
+        "--extra-repeat",
+        type=_positive(int),
+        default=1,
+        metavar="K",
+        help="use each --extra sample K times per epoch, so a few hundred drawings weigh against MNIST (default 1)",
     )
     net = p.add_argument_group("network")
     net.add_argument("--hidden", type=_hidden_sizes, default=[30], help="hidden layer sizes, e.g. 15 or 1024,1024")
@@ -151,8 +166,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     say = functools.partial(print, flush=True)
-    # A bad weights file is found before minutes go into reading data.
+    # A bad weights or feedback file is found before minutes go into reading data.
     net = Network.load(args.init) if args.init is not None else None
+    extras = [feedback.read_samples(path) for path in args.extra]
+    for extra in extras:
+        if not len(extra):
+            raise data.DataError(extra.sources[0], None, "has no feedback samples yet")
     if args.download is not None:
         download.download_mnist(args.download)
         args.data = args.download
@@ -171,8 +190,10 @@ def _train(args: argparse.Namespace) -> int:
             f"--validation {args.validation} leaves no training images out of {len(images)}",
         )
     train_idx, val_idx = data.split(len(images), args.validation, args.seed)
-    X = data.to_columns(images[train_idx], args.dtype)
-    y = labels[train_idx]
+    # Feedback samples only ever train: validation and test stay MNIST's, so they still measure it.
+    repeated = extras * args.extra_repeat
+    X = data.to_columns(np.concatenate([images[train_idx], *(e.images for e in repeated)]), args.dtype)
+    y = np.concatenate([labels[train_idx], *(e.labels for e in repeated)])
     validation = (data.to_columns(images[val_idx], args.dtype), labels[val_idx]) if len(val_idx) else None
 
     if net is not None:
@@ -190,6 +211,7 @@ def _train(args: argparse.Namespace) -> int:
     say(
         f"network {'-'.join(map(str, net.sizes))} ({net.parameter_count:,} parameters), {net.activation} hidden, "
         f"{net.cost} cost, {net.dtype.name}; {len(y):,} training and {len(val_idx):,} validation images"
+        + (f" (with {sum(map(len, extras)):,} feedback samples x {args.extra_repeat})" if extras else "")
         + (f", {len(test_set):,} test images" if test_set else "")
     )
 
@@ -248,7 +270,7 @@ def _train(args: argparse.Namespace) -> int:
         "validation_accuracy": best["accuracy"] if validation else None,
         "seconds_per_epoch": float(np.mean([r.seconds for r in history])),
         "train_seconds": train_seconds,
-        "inputs": {str(p): _sha256(p) for p in _inputs(train_set, test_set, kaggle_test)},
+        "inputs": {str(p): _sha256(p) for p in _inputs(train_set, test_set, kaggle_test, *extras)},
         "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "test_accuracy": None,
     }
@@ -310,7 +332,10 @@ def _snapshot(net: Network) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def _config(args: argparse.Namespace, net: Network) -> dict[str, Any]:
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    def plain(v: Any) -> Any:
+        return str(v) if isinstance(v, Path) else [plain(x) for x in v] if isinstance(v, list) else v
+
+    config = {k: plain(v) for k, v in vars(args).items()}
     config.update(sizes=net.sizes, cost=net.cost, activation=net.activation, dtype=net.dtype.name)
     return config
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the image from the Dockerfile, run it on 127.0.0.1, wait for its HEALTHCHECK, post a digit
-# to /predict, check that it runs as a non-root user, print the image size over the base image's,
+# to /predict and confirm it as feedback, check that it runs as a non-root user, print the image size over the base image's,
 # and remove the container. Needs a Docker engine (on these machines:
 # eval "$(../shared/tools/docker-standin)").
 set -euo pipefail
@@ -31,10 +31,17 @@ from tests.conftest import drawn_digit
 request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/predict", data=drawn_digit("7"),
                                  headers={"Content-Type": "image/png"})
 with urllib.request.urlopen(request, timeout=30) as response:
-    print(json.loads(response.read())["label"])
+    answer = json.loads(response.read())
+# Confirm it: the sample is stored in the container's /data volume.
+feedback = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/api/feedback",
+                                  data=json.dumps({"sample": answer["sample"], "label": 7}).encode(),
+                                  headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(feedback, timeout=30) as response:
+    assert response.status == 201 and json.loads(response.read())["stored"] is True, "feedback not stored"
+print(answer["label"])
 PY
 )
-echo "predicted label for a drawn 7: $label"
+echo "predicted label for a drawn 7: $label (confirmed and stored as feedback)"
 [ "$label" = 7 ]
 
 uid=$(docker exec "$name" id -u)

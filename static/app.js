@@ -3,6 +3,10 @@
 // Strokes are arrays of points in pad-relative 0..1 coordinates, so the drawing is redrawn
 // crisply at any size (resize, rotation, zoom) and Undo simply drops the last one. What is
 // sent is a fixed 280x280 PNG of the strokes: dark opaque ink on transparent pixels.
+//
+// After each answer the same image goes to POST /api/explain ("Inside the network": the
+// hidden layers' activations and the first layer's most active units), and a feedback row
+// posts the person's digit to POST /api/feedback with the answer's signed sample token.
 
 const EXPORT_SIDE = 280; // px of the PNG sent to the server
 const LINE_WIDTH = 1 / 13; // of the pad's side: MNIST-like strokes once the digit is 20 px tall
@@ -32,8 +36,22 @@ const seen = $("#seen");
 const seenEmpty = $("#seen-empty");
 const message = $("#message");
 const bars = [...document.querySelectorAll("#bars .bar")];
+const feedback = $("#feedback");
+const feedbackYes = $("#feedback-yes");
+const feedbackButtons = [feedbackYes, ...document.querySelectorAll("#feedback .feedback-digit")];
+const feedbackNotice = $("#feedback-notice");
+const feedbackStatus = $("#feedback-status");
+const explainPanel = $("#explain");
+const explainEmpty = $("#explain-empty");
+const explainNote = $("#explain-note");
+const explainLayers = $("#explain-layers");
+const explainUnits = $("#explain-units");
+const unitsHeading = $("#units-heading");
+const unitsList = $("#units");
 
 const predictUrl = app.dataset.predictUrl || "/predict";
+const explainUrl = app.dataset.explainUrl || "/api/explain";
+const feedbackUrl = app.dataset.feedbackUrl || "/api/feedback";
 const lowConfidence = Number.parseFloat(result.dataset.lowConfidence) || 0.6;
 const ctx = canvas.getContext("2d");
 
@@ -48,6 +66,15 @@ let debounceTimer = 0;
 let redrawQueued = false;
 let sequence = 0; // bumped by every new input; only the latest request's answer is shown
 let inFlight = null; // AbortController of the request in flight
+let drawing = 0; // bumped when the drawing (or file) changes; a model switch keeps it
+let explaining = -1; // the sequence whose /api/explain request is in flight
+let strips = []; // the activation strips shown: {canvas, values, max}
+let stripWidth = 0; // the width they were drawn for
+let feedbackSample = null; // the signed token of the answer the feedback row is for
+let feedbackLabel = null; // the digit that answer read
+let feedbackBusy = false;
+let storedFor = null; // {drawing, label} of the drawing whose answer was stored
+let storedOnce = false; // the person has stored an answer on this page: the notice is known
 
 // ---- Drawing -----------------------------------------------------------------------------
 
@@ -126,6 +153,7 @@ function onPointerDown(event) {
   event.preventDefault();
   canvas.setPointerCapture(event.pointerId);
   if (file) forgetFile();
+  drawing += 1;
   invalidate(); // whatever was asked about the previous drawing no longer matters
   current = { pointerId: event.pointerId, points: [pointFrom(event)] };
   updateControls();
@@ -177,6 +205,7 @@ function setDisabled(button, disabled) {
 function undo() {
   if (strokes.length === 0) return;
   strokes.pop();
+  drawing += 1;
   invalidate();
   queueRedraw();
   if (strokes.length) {
@@ -191,6 +220,7 @@ function clearAll() {
   strokes = [];
   current = null;
   forgetFile();
+  drawing += 1;
   invalidate();
   queueRedraw();
   showEmpty();
@@ -209,6 +239,7 @@ function useFile(newFile) {
   strokes = [];
   current = null;
   forgetFile();
+  drawing += 1;
   file = newFile;
   if (newFile.type.startsWith("image/")) {
     filePreviewUrl = URL.createObjectURL(newFile);
@@ -257,6 +288,7 @@ function invalidate() {
   sequence += 1;
   if (inFlight) inFlight.abort();
   inFlight = null;
+  suspendFeedback();
   if (result.dataset.state === "busy") setBusy(false, result.dataset.previous || "empty");
 }
 
@@ -291,13 +323,14 @@ async function predict() {
     controller.abort();
   }, TIMEOUT_MS);
   setBusy(true);
-  const url = `${predictUrl}?model=${encodeURIComponent(selectedModel())}`;
+  const query = `?model=${encodeURIComponent(selectedModel())}`;
   try {
-    const response = await fetch(url, { method: "POST", headers, body, signal: controller.signal });
+    const response = await fetch(predictUrl + query, { method: "POST", headers, body, signal: controller.signal });
     const data = await response.json().catch(() => null);
     if (mine !== sequence) return;
     if (response.ok && data && Array.isArray(data.probabilities)) {
       showAnswer(data);
+      explain(query, headers, body, mine);
     } else {
       showError(errorText(response.status, data));
     }
@@ -347,6 +380,7 @@ function setBusy(busy, state) {
     result.dataset.state = state;
     if (state in IDLE_TEXT) confidenceEl.textContent = IDLE_TEXT[state];
   }
+  updateExplainBusy();
 }
 
 function setBars(probabilities, winner) {
@@ -385,6 +419,7 @@ function showAnswer(data) {
   message.textContent = unsure
     ? `Not sure — ${label} or ${second[1]}? ${label} is ${percent(confidence)} likely, ${second[1]} ${percent(second[0])}.`
     : `Read as ${label}, ${percent(confidence)} confident.`;
+  offerFeedback(typeof data.sample === "string" ? data.sample : null, label);
   setBusy(false, "ok");
   updateControls();
 }
@@ -397,6 +432,8 @@ function showError(text) {
   hideSeen();
   message.dataset.kind = "error";
   message.textContent = text;
+  hideFeedback();
+  clearExplanation();
   setBusy(false, "error");
   updateControls();
 }
@@ -417,7 +454,301 @@ function showEmpty() {
   hideSeen();
   message.dataset.kind = "";
   message.textContent = "";
+  hideFeedback();
+  clearExplanation();
   setBusy(false, "empty");
+}
+
+// ---- Inside the network: POST /api/explain -----------------------------------------------
+
+const STRIP_COLUMNS = 40; // cells per row of an activation strip
+const STRIP_CELL = 14; // largest cell side, CSS px
+const STRIP_BACKGROUND = "#0b0d14";
+const STRIP_DARK = [38, 43, 58]; // a silent unit
+const STRIP_BRIGHT = [255, 255, 255]; // the layer's most active unit
+const TOP_EXCITATION = 0.75; // units at least this excited get the accent outline
+const ORDINALS = ["first", "second", "third", "fourth", "fifth"];
+const ACTIVATION_NAMES = { relu: "ReLU", sigmoid: "sigmoid", tanh: "tanh" };
+
+/** A number as people read it: 3.2, 0.87, 12. */
+function formatValue(v) {
+  const a = Math.abs(v);
+  if (a >= 9.95) return v.toFixed(0);
+  if (a >= 0.995) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+function updateExplainBusy() {
+  const busy = result.dataset.state === "busy" || explaining === sequence;
+  explainPanel.setAttribute("aria-busy", String(busy));
+  explainPanel.classList.toggle("is-busy", busy);
+}
+
+/** Posts the body /predict just read to /api/explain; shows the answer if it is still current. */
+async function explain(query, headers, body, mine) {
+  explaining = mine;
+  updateExplainBusy();
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
+  try {
+    const response = await fetch(explainUrl + query, { method: "POST", headers, body, signal: controller.signal });
+    const data = await response.json().catch(() => null);
+    if (mine !== sequence) return;
+    if (response.ok && data && Array.isArray(data.layers)) {
+      showExplanation(data);
+    } else {
+      explainFailed();
+    }
+  } catch (error) {
+    if (mine === sequence) explainFailed();
+  } finally {
+    clearTimeout(timer);
+    if (explaining === mine) explaining = -1;
+    updateExplainBusy();
+  }
+}
+
+function explainFailed() {
+  clearExplanation();
+  explainEmpty.hidden = true;
+  explainNote.textContent = "The inside of the network can't be shown for this image right now.";
+  explainPanel.dataset.state = "error";
+}
+
+function clearExplanation() {
+  strips = [];
+  explainLayers.replaceChildren();
+  unitsList.replaceChildren();
+  unitsHeading.textContent = "";
+  explainUnits.hidden = true;
+  explainNote.textContent = "";
+  explainEmpty.hidden = false;
+  explainPanel.dataset.state = "empty";
+}
+
+function showExplanation(data) {
+  clearExplanation();
+  const units = data.units && Array.isArray(data.units.items) ? data.units : null;
+  data.layers.forEach((layer, i) => {
+    const values = Array.isArray(layer.values) ? layer.values.map((v) => Math.max(0, Number(v) || 0)) : [];
+    const index = Number.isInteger(layer.index) ? layer.index : i + 1;
+    const size = Number.isInteger(layer.size) ? layer.size : values.length;
+    let top = 0;
+    values.forEach((v, u) => {
+      if (v > values[top]) top = u;
+    });
+    const max = Number(layer.max) > 0 ? Number(layer.max) : values[top] || 0;
+    const strong = values.filter((v) => max > 0 && v >= max / 2).length;
+    const silent = values.filter((v) => v === 0).length;
+    // The layer's most active unit, numbered as the units grid numbers them when it shows this layer.
+    const topUnit = units && units.layer === index && units.items.length ? units.items[0].unit : top;
+    const name = ACTIVATION_NAMES[layer.activation] || String(layer.activation || "");
+
+    const section = document.createElement("section");
+    section.className = "layer";
+    const title = document.createElement("h3");
+    title.className = "layer-title";
+    title.id = `layer-${index}-title`;
+    title.textContent = `Hidden layer ${index} · ${size} units${name ? ` (${name})` : ""}`;
+    section.setAttribute("aria-labelledby", title.id);
+    const strip = document.createElement("canvas");
+    strip.className = "strip";
+    strip.dataset.units = String(values.length);
+    strip.setAttribute("role", "img");
+    strip.setAttribute(
+      "aria-label",
+      `Activations of the ${size} units of hidden layer ${index}, one square each, brighter for a stronger one: ` +
+        `${strong} fire at least half as strongly as the strongest, unit ${topUnit} at ${formatValue(max)}` +
+        (silent ? `; ${silent} are silent.` : "."),
+    );
+    section.append(title, strip);
+    explainLayers.append(section);
+    strips.push({ canvas: strip, values, max });
+  });
+  stripWidth = explainLayers.clientWidth;
+  for (const s of strips) drawStrip(s);
+
+  if (units && units.items.length) {
+    const shown = units.items.length;
+    const of = Number.isInteger(units.of) ? units.of : shown;
+    const layer = Number.isInteger(units.layer) ? units.layer : 1;
+    const where = layer >= 1 && layer <= ORDINALS.length ? `the ${ORDINALS[layer - 1]} hidden layer` : `hidden layer ${layer}`;
+    const what = "each picture is the unit's incoming weights (orange: ink here excites it, blue: ink here inhibits it)";
+    unitsHeading.textContent =
+      shown < of
+        ? `The ${shown} most active of ${of} units in ${where}: ${what}`
+        : `All ${of} units in ${where}, most active first: ${what}`;
+    for (const item of units.items) unitsList.append(unitCell(item));
+    explainUnits.hidden = false;
+  }
+  explainEmpty.hidden = true;
+  explainPanel.dataset.state = "ok";
+}
+
+/** One unit of the grid: its incoming weights as a picture, as visible as it is excited. */
+function unitCell(item) {
+  const activation = Number(item.activation) || 0;
+  const excitation = Math.min(1, Math.max(0, Number(item.excitation) || 0));
+  const text = `unit ${item.unit}, activation ${formatValue(activation)}`;
+  const li = document.createElement("li");
+  li.className = "unit";
+  li.classList.toggle("is-top", excitation >= TOP_EXCITATION);
+  li.title = text;
+  const picture = document.createElement("img");
+  picture.className = "unit-weights";
+  picture.width = 28;
+  picture.height = 28;
+  picture.alt = text;
+  picture.decoding = "async";
+  if (typeof item.weights === "string" && item.weights.startsWith("data:image/")) picture.src = item.weights;
+  picture.style.opacity = (0.35 + 0.65 * excitation).toFixed(3);
+  const caption = document.createElement("span");
+  caption.className = "unit-caption";
+  caption.setAttribute("aria-hidden", "true");
+  const number = document.createElement("span");
+  number.className = "unit-number";
+  number.textContent = `#${item.unit}`;
+  const value = document.createElement("span");
+  value.className = "unit-value";
+  value.textContent = formatValue(activation);
+  caption.append(number, value);
+  li.append(picture, caption);
+  return li;
+}
+
+/** Draws a layer's activations as a grid of squares as wide as its box allows, sharp at any zoom. */
+function drawStrip({ canvas: strip, values, max }) {
+  const width = strip.parentElement ? strip.parentElement.clientWidth : 0;
+  const n = values.length;
+  const columns = Math.max(1, Math.min(n, STRIP_COLUMNS));
+  const rows = Math.max(1, Math.ceil(n / columns));
+  const cell = Math.max(3, Math.min(STRIP_CELL, Math.floor((width || columns * STRIP_CELL) / columns)));
+  const gap = cell >= 6 ? 1 : 0;
+  const ratio = window.devicePixelRatio || 1;
+  strip.style.width = `${columns * cell}px`;
+  strip.style.height = `${rows * cell}px`;
+  strip.width = Math.round(columns * cell * ratio);
+  strip.height = Math.round(rows * cell * ratio);
+  const context = strip.getContext("2d");
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
+  context.fillStyle = STRIP_BACKGROUND;
+  context.fillRect(0, 0, columns * cell, rows * cell);
+  for (let u = 0; u < n; u++) {
+    const t = max > 0 ? Math.min(1, values[u] / max) : 0;
+    const [r, g, b] = STRIP_DARK.map((dark, c) => Math.round(dark + (STRIP_BRIGHT[c] - dark) * t));
+    context.fillStyle = `rgb(${r} ${g} ${b})`;
+    context.fillRect((u % columns) * cell + gap, Math.floor(u / columns) * cell + gap, cell - gap, cell - gap);
+  }
+}
+
+function refitStrips() {
+  const width = explainLayers.clientWidth;
+  if (!strips.length || width === stripWidth) return;
+  stripWidth = width;
+  for (const s of strips) drawStrip(s);
+}
+
+// ---- Feedback: POST /api/feedback --------------------------------------------------------
+
+/** Shows the feedback row for a new answer (hidden when the answer carries no sample token). */
+function offerFeedback(sample, label) {
+  feedbackSample = sample;
+  feedbackLabel = label;
+  feedbackYes.textContent = `Yes, it's a ${label}`;
+  feedback.hidden = !sample;
+  feedbackNotice.hidden = storedOnce;
+  for (const button of feedbackButtons) button.removeAttribute("aria-pressed");
+  if (storedFor && storedFor.drawing === drawing) {
+    // This drawing's answer is stored already (another model read it now): one answer per drawing.
+    feedbackSample = null;
+    setFeedbackEnabled(false);
+    setFeedbackStatus("ok", `Thanks: stored as a ${storedFor.label}.`);
+  } else {
+    setFeedbackEnabled(Boolean(sample));
+    setFeedbackStatus("", "");
+  }
+}
+
+/** The drawing is changing: its answer, and so its token, no longer apply. */
+function suspendFeedback() {
+  feedbackSample = null;
+  setFeedbackEnabled(false);
+}
+
+function hideFeedback() {
+  suspendFeedback();
+  feedback.hidden = true;
+  setFeedbackStatus("", "");
+}
+
+function setFeedbackEnabled(enabled) {
+  for (const button of feedbackButtons) setDisabled(button, !enabled);
+}
+
+function setFeedbackStatus(kind, text) {
+  feedbackStatus.dataset.kind = kind;
+  feedbackStatus.textContent = text;
+}
+
+async function sendFeedback(button, label) {
+  if (!feedbackSample || feedbackBusy || button.getAttribute("aria-disabled") === "true") return;
+  const mine = sequence;
+  const mineDrawing = drawing;
+  const sample = feedbackSample;
+  feedbackBusy = true;
+  setFeedbackEnabled(false);
+  button.setAttribute("aria-pressed", "true");
+  setFeedbackStatus("", "Storing…");
+  let retry = true;
+  try {
+    const response = await fetch(feedbackUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ sample, label }),
+    });
+    const data = await response.json().catch(() => null);
+    if (response.status === 201) {
+      const stored = data && Number.isInteger(data.label) ? data.label : label;
+      storedOnce = true;
+      storedFor = { drawing: mineDrawing, label: stored };
+      retry = false;
+      if (mineDrawing !== drawing) return;
+      // Still this drawing (perhaps read again by another model meanwhile): no second answer.
+      feedbackSample = null;
+      setFeedbackEnabled(false);
+      feedbackNotice.hidden = true;
+      setFeedbackStatus("ok", `Thanks: stored as a ${stored}.`);
+      return;
+    }
+    if (mine !== sequence) return;
+    const error = data && data.error;
+    const detail = error && typeof error.message === "string" ? error.message.trim() : "";
+    if (response.status === 503 || (error && error.code === "feedback_unavailable")) {
+      // The server's message may say "feedback cannot be stored right now: why" itself.
+      const why = detail.replace(/^feedback (cannot|can't|can not) be stored right now:\s*/i, "");
+      setFeedbackStatus("error", sentence(`Feedback can't be stored right now: ${why || "please try again later"}`));
+    } else {
+      // A 4xx other than 429 (a bad or expired token, say) will not go better on a second try.
+      retry = response.status >= 500 || response.status === 429;
+      setFeedbackStatus("error", sentence(detail || `The server answered with an error (${response.status})`));
+    }
+  } catch (error) {
+    if (mine !== sequence) return;
+    setFeedbackStatus("error", "Could not reach the server. Check your connection and try again.");
+  } finally {
+    feedbackBusy = false;
+    if (retry && mine === sequence && feedbackSample === sample) {
+      button.removeAttribute("aria-pressed");
+      setFeedbackEnabled(true);
+    }
+  }
+}
+
+/** ``text`` with a capital first letter and a full stop. */
+function sentence(text) {
+  let s = text.trim();
+  s = s.charAt(0).toUpperCase() + s.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
 }
 
 // ---- Wiring ------------------------------------------------------------------------------
@@ -432,6 +763,12 @@ canvas.addEventListener("contextmenu", (e) => e.preventDefault());
 canvas.addEventListener("touchmove", (e) => e.preventDefault(), { passive: false });
 
 predictButton.addEventListener("click", () => predict());
+feedbackYes.addEventListener("click", () => {
+  if (feedbackLabel !== null) sendFeedback(feedbackYes, feedbackLabel);
+});
+for (const button of feedbackButtons.slice(1)) {
+  button.addEventListener("click", () => sendFeedback(button, Number(button.dataset.label)));
+}
 undoButton.addEventListener("click", undo);
 clearButton.addEventListener("click", clearAll);
 
@@ -490,6 +827,7 @@ window.addEventListener("dragover", (e) => e.preventDefault());
 window.addEventListener("drop", (e) => e.preventDefault());
 
 new ResizeObserver(fitCanvas).observe(canvas);
+new ResizeObserver(refitStrips).observe(explainLayers);
 window.addEventListener("resize", fitCanvas); // also fires when devicePixelRatio changes (zoom)
 fitCanvas();
 updateControls();

@@ -94,11 +94,12 @@ def dead_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def app():
-    """The app as ``create_app`` builds it, with the shipped models."""
+def app(tmp_path):
+    """The app as ``create_app`` builds it, with the shipped models and a feedback database of
+    its own."""
     from app import create_app
 
-    return create_app({"TESTING": True})
+    return create_app({"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite")})
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Server:
     url: str
     process: subprocess.Popen
+    feedback_db: str  # DIGITS_FEEDBACK_DB of the server
 
 
 def free_port() -> int:
@@ -33,12 +35,15 @@ def free_port() -> int:
 @contextlib.contextmanager
 def gunicorn(env: Mapping[str, str] | None = None, workers: int = 2, timeout: float = 60) -> Iterator[Server]:
     """Start ``gunicorn wsgi:app`` as gunicorn.conf.py configures it, but bound to 127.0.0.1 on a
-    free port; wait until /healthz answers; stop it (and wait for it) afterwards."""
+    free port (and, unless ``env`` names one, with a feedback database in a temporary folder);
+    wait until /healthz answers; stop it (and wait for it) afterwards."""
     port = free_port()
+    scratch = tempfile.TemporaryDirectory(prefix="feedback-")
+    env = {"DIGITS_FEEDBACK_DB": str(Path(scratch.name) / "feedback.sqlite"), **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "wsgi:app"],
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -58,7 +63,7 @@ def gunicorn(env: Mapping[str, str] | None = None, workers: int = 2, timeout: fl
             if time.monotonic() > deadline:
                 raise TimeoutError(f"gunicorn did not answer on {url} within {timeout} s")
             time.sleep(0.1)
-        yield Server(url, process)
+        yield Server(url, process, env["DIGITS_FEEDBACK_DB"])
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -68,3 +73,4 @@ def gunicorn(env: Mapping[str, str] | None = None, workers: int = 2, timeout: fl
                 process.kill()
                 process.wait()
         process.stderr.close()
+        scratch.cleanup()

@@ -22,7 +22,7 @@ def check_answer(response, label: int | None = None, model: str = "digits") -> d
     assert response.status_code == 200, response.get_json()
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert set(body) == {"label", "confidence", "probabilities", "model", "input"}
+    assert set(body) == {"label", "confidence", "probabilities", "model", "input", "sample"}
     assert len(body["probabilities"]) == 10
     assert sum(body["probabilities"]) == pytest.approx(1, abs=1e-5)
     assert body["label"] == int(np.argmax(body["probabilities"]))

@@ -3,24 +3,31 @@
 One gunicorn and one browser serve the whole module; every test gets a fresh context and page.
 Strokes are drawn as a person would: mouse moves on the desktop viewport, touch events (sent
 through the DevTools protocol) on a phone viewport. The tests also save the README screenshots
-in docs/.
+in docs/. The server stores feedback in a temporary SQLite file, which the feedback tests read.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import io
 import itertools
 import json
 import math
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
-from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, expect, sync_playwright
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Route, expect, sync_playwright
 
 from tests.conftest import drawn_digit
 from tests.server import ROOT, Server, gunicorn
@@ -40,6 +47,8 @@ DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
 ANSWER_TIMEOUT = 10_000  # ms: a prediction, debounce included, on a busy 2-core machine
 DOCS = ROOT / "docs"
+SECRET_KEY = "browser-test-secret-key"
+NOTICE = "Answering stores the 28x28 image the network saw, your digit and its guess (no other data) to retrain it."
 
 # Strokes in canvas-relative coordinates (0..1 of the pad's side), each a polyline.
 ONE = [[(0.5, 0.15), (0.5, 0.85)]]
@@ -61,14 +70,31 @@ TRANSITIONS_DONE = """() => Promise.allSettled(
   document.getAnimations().filter((a) => a instanceof CSSTransition).map((a) => a.finished))"""
 # Resolves after two animation frames, so a redraw the page queued with requestAnimationFrame is done.
 NEXT_FRAMES = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+# Each activation strip's brightest cell (0-255): the layer's most active unit is drawn white.
+STRIP_BRIGHTEST = """() => [...document.querySelectorAll("#explain-layers canvas.strip")].map((strip) => {
+  const data = strip.getContext("2d").getImageData(0, 0, strip.width, strip.height).data;
+  let brightest = 0;
+  for (let i = 0; i < data.length; i += 4) brightest = Math.max(brightest, Math.min(data[i], data[i + 1], data[i + 2]));
+  return brightest;
+})"""
+# Every weight picture decoded as a 28x28 image (the CSP lets data: images load).
+UNIT_PICTURES_LOADED = """() => [...document.querySelectorAll("#units img")].every(
+  (img) => img.complete && img.naturalWidth === 28 && img.naturalHeight === 28)"""
 
 
 # -- fixtures -----------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with gunicorn(workers=2) as running:
+def feedback_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SQLite file the module's server stores feedback in (created on the first answer)."""
+    return tmp_path_factory.mktemp("feedback") / "feedback.sqlite"
+
+
+@pytest.fixture(scope="module")
+def server(feedback_db: Path) -> Iterator[Server]:
+    env = {"DIGITS_FEEDBACK_DB": str(feedback_db), "DIGITS_SECRET_KEY": SECRET_KEY}
+    with gunicorn(env=env, workers=2) as running:
         yield running
 
 
@@ -140,17 +166,20 @@ class Tab:
 
 @pytest.fixture
 def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Tab]]:
-    """``open_page(**context_options)``: a fresh context and page on the app, watched; closed after the test."""
+    """``open_page(**context_options)``: a fresh context and page on the app, watched; closed after the test.
+    ``open_page(url, ...)`` opens another server's page."""
     contexts: list[BrowserContext] = []
 
-    def open_(**options) -> Tab:
+    def open_(url: str | None = None, **options) -> Tab:
+        """``url``: another server's, instead of the module's."""
+        origin = url or server.url
         context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(ANSWER_TIMEOUT)
-        watch = Watch(origin=server.url)
+        watch = Watch(origin=origin)
         watch.attach(page)
-        page.goto(server.url + "/", wait_until="load")
+        page.goto(origin + "/", wait_until="load")
         expect(page.locator("html")).to_have_class(re.compile(r"\bjs\b"))  # app.js ran to its end
         return Tab(context, page, watch)
 
@@ -241,6 +270,91 @@ def expect_cleared(page: Page) -> None:
     expect(page.locator("#result-model")).to_have_text("")
     expect(page.locator("#undo")).to_have_attribute("aria-disabled", "true")
     expect(page.locator("#clear")).to_have_attribute("aria-disabled", "true")
+    expect(page.locator("#feedback")).to_be_hidden()
+    expect(page.locator("#explain")).to_have_attribute("data-state", "empty")
+    expect(page.locator("#explain-layers > *")).to_have_count(0)
+    expect(page.locator("#units > li")).to_have_count(0)
+    expect(page.locator("#explain-empty")).to_be_visible()
+
+
+def explain_response(page: Page, model: str = "digits"):
+    """``with explain_response(page) as answer:``: the page's next POST /api/explain answer."""
+    return page.expect_response(
+        lambda r: urlsplit(r.url).path == "/api/explain" and parse_qs(urlsplit(r.url).query).get("model") == [model]
+    )
+
+
+def expect_explained(page: Page, answer: dict) -> None:
+    """The "Inside the network" panel shows ``answer`` (an /api/explain answer): one labelled strip
+    of cells per hidden layer, and the first hidden layer's units as weight pictures."""
+    panel = page.locator("#explain")
+    expect(panel).to_have_attribute("data-state", "ok", timeout=ANSWER_TIMEOUT)
+    expect(panel).to_have_attribute("aria-busy", "false")
+    layers = answer["layers"]
+    strips = page.locator("#explain-layers canvas.strip")
+    expect(strips).to_have_count(len(layers))
+    names = {"relu": "ReLU"}
+    titles = [
+        f"Hidden layer {layer['index']} · {layer['size']} units ({names.get(layer['activation'], layer['activation'])})"
+        for layer in layers
+    ]
+    expect(page.locator("#explain-layers .layer-title")).to_have_text(titles)
+    for i, layer in enumerate(layers):
+        assert len(layer["values"]) == layer["size"]
+        expect(strips.nth(i)).to_have_attribute("data-units", str(layer["size"]))
+        expect(strips.nth(i)).to_have_attribute("role", "img")
+        expect(strips.nth(i)).to_have_attribute("aria-label", re.compile(rf"^Activations of the {layer['size']} units"))
+        expect(strips.nth(i)).to_be_visible()
+    assert all(b == 255 for b in page.evaluate(STRIP_BRIGHTEST)), "each strip shows its most active unit in white"
+
+    units = answer["units"]
+    shown, of = units["shown"], units["of"]
+    items = page.locator("#units > li.unit")
+    expect(items).to_have_count(shown)
+    assert len(units["items"]) == shown
+    heading = page.locator("#units-heading")
+    if shown < of:
+        expect(heading).to_have_text(re.compile(rf"^The {shown} most active of {of} units in the first hidden layer: "))
+    else:
+        expect(heading).to_have_text(re.compile(rf"^All {of} units in the first hidden layer"))
+    expect(heading).to_contain_text("orange: ink here excites it, blue: ink here inhibits it")
+    # Most active first, as the answer orders them; each picture says which unit and how active.
+    alts = [img.get_attribute("alt") for img in page.locator("#units img").all()]
+    for alt, item in zip(alts, units["items"], strict=True):
+        match = re.fullmatch(rf"unit {item['unit']}, activation (\d+(?:\.\d+)?)", alt)
+        assert match, (alt, item["unit"])
+        assert float(match[1]) == pytest.approx(item["activation"], abs=0.051), (alt, item["activation"])
+    expect(page.locator("#units img").first).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    page.wait_for_function(UNIT_PICTURES_LOADED)
+    expect(page.locator("#units > li.unit.is-top").first).to_be_visible()  # the most active one at least
+
+
+def is_path(path: str) -> Callable[[Any], bool]:
+    """A predicate on requests or responses: their URL's path is ``path``."""
+    return lambda r: urlsplit(r.url).path == path
+
+
+def expect_feedback_offered(page: Page, label: str) -> None:
+    """The feedback row for an answer ``label``: "Yes, it's a 7" and ten labelled digits, all enabled."""
+    expect(page.locator("#feedback")).to_be_visible()
+    expect(page.locator("#feedback-yes")).to_have_text(f"Yes, it's a {label}")
+    digits = page.locator("#feedback .feedback-digit")
+    expect(digits).to_have_text([str(d) for d in range(10)])
+    for d in range(10):
+        expect(digits.nth(d)).to_have_attribute("aria-label", f"It's a {d}")
+    expect(page.get_by_role("group", name="No, it's:")).to_be_visible()
+    expect(page.locator("#feedback button[aria-disabled='false']")).to_have_count(11)
+    expect(page.locator("#feedback-status")).to_have_text("")
+
+
+def stored_row(database: Path, row: int) -> tuple[int, int, str, bytes]:
+    """``(label, prediction, model, pixels)`` of the feedback row ``row``."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        found = connection.execute(
+            "SELECT label, prediction, model, pixels FROM samples WHERE id = ?", (row,)
+        ).fetchone()
+    assert found is not None, f"no row {row} in {database}"
+    return found
 
 
 def save_screenshot(page: Page, name: str) -> None:
@@ -399,3 +513,177 @@ def test_an_error_answer_shows_a_readable_message(open_page):
     expect(page.locator("#bars > li.bar.is-winner")).to_have_count(0)
     assert tab.watch.problems(allow_status=422) == []
     assert tab.watch.problems() != []  # the 422 was seen (and excused), not missed
+
+
+def test_inside_the_network_shows_each_hidden_layer_and_the_first_layers_units(open_page):
+    tab = open_page(**DESKTOP)
+    page = tab.page
+    expect(page.locator("#explain-heading")).to_have_text("Inside the network")
+    expect(page.locator("#explain-empty")).to_be_visible()
+    with (
+        page.expect_request(lambda r: urlsplit(r.url).path == "/predict") as predicted,
+        explain_response(page, "digits") as answer,
+    ):
+        draw(page, SEVEN)
+    expect_answer(page, "7")
+    assert answer.value.status == 200
+    # The same image, in the same form, that /predict read.
+    asked = answer.value.request
+    assert asked.post_data_buffer == predicted.value.post_data_buffer
+    assert asked.headers["content-type"] == predicted.value.headers["content-type"]
+    explained = json.loads(answer.value.body())
+    assert explained["model"] == "digits" and len(explained["layers"]) == 2
+    assert [layer["size"] for layer in explained["layers"]] == [800, 800]
+    assert (explained["units"]["shown"], explained["units"]["of"]) == (32, 800)
+    expect_explained(page, explained)
+    page.evaluate(
+        "() => window.scrollTo(0, document.querySelector('#explain').getBoundingClientRect().top + scrollY - 16)"
+    )
+    save_screenshot(page, "screenshot-explain.png")
+
+    with explain_response(page, "seed") as answer:
+        page.check("#model-seed")
+    explained = json.loads(answer.value.body())
+    assert explained["model"] == "seed" and [layer["size"] for layer in explained["layers"]] == [15]
+    assert (explained["units"]["shown"], explained["units"]["of"]) == (15, 15)
+    expect_explained(page, explained)
+    assert tab.watch.problems() == []
+
+
+def test_a_stale_explanation_never_replaces_a_newer_one(open_page):
+    tab = open_page(**DESKTOP)
+    page = tab.page
+    held: list[Route] = []  # the first /api/explain request, answered only when the test says so
+
+    def hold_the_first(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route(lambda url: urlsplit(url).path == "/api/explain", hold_the_first)
+    draw(page, ONE)
+    expect_answer(page, "1")
+    deadline = time.monotonic() + ANSWER_TIMEOUT / 1000
+    while not held:
+        assert time.monotonic() < deadline, "the page did not ask /api/explain"
+        page.wait_for_timeout(20)
+    expect(page.locator("#explain")).to_have_attribute("aria-busy", "true")
+
+    with explain_response(page, "seed") as answer:
+        page.check("#model-seed")
+    newer = json.loads(answer.value.body())
+    expect_explained(page, newer)
+
+    # The digits model's explanation of the same drawing arrives now, after the seed's.
+    with page.expect_event("requestfinished", is_path("/api/explain")):
+        held[0].continue_()
+    page.evaluate(NEXT_FRAMES)
+    page.evaluate(NEXT_FRAMES)
+    assert page.locator("#explain-layers canvas.strip").count() == 1
+    assert page.locator("#units > li").count() == 15
+    expect(page.locator("#explain")).to_have_attribute("aria-busy", "false")
+    assert tab.watch.problems() == []
+
+
+def test_feedback_stores_the_drawing_with_the_persons_digit(open_page, feedback_db):
+    tab = open_page(**DESKTOP)
+    page = tab.page
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if urlsplit(r.url).path == "/api/feedback" else None)
+    with page.expect_response(is_path("/predict")) as predicted:
+        draw(page, SEVEN)
+    expect_answer(page, "7")
+    expect_feedback_offered(page, "7")
+    answer = json.loads(predicted.value.body())
+
+    with page.expect_response(is_path("/api/feedback")) as stored:
+        page.get_by_role("button", name="It's a 7", exact=True).click()
+    assert stored.value.status == 201
+    assert json.loads(stored.value.request.post_data) == {"sample": answer["sample"], "label": 7}
+    expect(page.locator("#feedback-status")).to_have_text("Thanks: stored as a 7.")
+    expect(page.locator("#feedback button[aria-disabled='true']")).to_have_count(11)  # one answer per drawing
+
+    # The row holds the digit, the guess, the model and the 28x28 image the network saw: no more.
+    label, prediction, model, pixels = stored_row(feedback_db, json.loads(stored.value.body())["id"])
+    assert (label, prediction, model) == (7, 7, "digits")
+    seen = Image.open(io.BytesIO(base64.b64decode(answer["input"].split(",", 1)[1]))).convert("L")
+    stored_pixels = np.frombuffer(pixels, dtype=np.uint8).reshape(28, 28)
+    assert np.abs(np.asarray(seen, dtype=int) - stored_pixels).max() <= 1
+
+    # A second answer for the same drawing is not sent, not even for another model's reading.
+    page.locator("#feedback .feedback-digit").nth(1).click(force=True)
+    with page.expect_response(is_path("/predict")):
+        page.check("#model-seed")
+    expect(page.locator("#result-model")).to_have_text(re.compile(r"\bseed\b"))
+    expect(page.locator("#feedback-status")).to_have_text("Thanks: stored as a 7.")
+    page.locator("#feedback-yes").click(force=True)
+    page.evaluate(NEXT_FRAMES)
+    assert len(sent) == 1, sent
+
+    # A new drawing gets a fresh row.
+    page.click("#clear")
+    expect(page.locator("#feedback")).to_be_hidden()
+    draw(page, ONE)
+    expect_answer(page, "1")
+    expect_feedback_offered(page, "1")
+    assert tab.watch.problems() == []
+
+
+def test_the_storage_notice_is_shown_until_an_answer_is_stored(open_page):
+    tab = open_page(**DESKTOP)
+    page = tab.page
+    notice = page.locator("#feedback-notice")
+    draw(page, ONE)
+    expect_answer(page, "1")
+    expect_feedback_offered(page, "1")
+    expect(notice).to_be_visible()
+    expect(notice).to_have_text(NOTICE)
+    expect(page.locator("#feedback-yes")).to_have_attribute("aria-describedby", "feedback-notice")
+    page.click("#clear")
+    draw(page, SEVEN)
+    expect_answer(page, "7")
+    expect(notice).to_be_visible()  # nothing stored yet: still said
+
+    page.locator("#feedback-yes").focus()
+    page.keyboard.press("Enter")  # keyboard-usable
+    expect(page.locator("#feedback-status")).to_have_text("Thanks: stored as a 7.")
+    expect(notice).to_be_hidden()
+    page.click("#clear")
+    draw(page, ONE)
+    expect_answer(page, "1")
+    expect_feedback_offered(page, "1")
+    expect(notice).to_be_hidden()  # said once, and answered
+    assert tab.watch.problems() == []
+
+
+def test_feedback_that_cannot_be_stored_says_why_and_prediction_goes_on(open_page, tmp_path: Path):
+    # A database capped at one page is full at once: the server answers 503 feedback_unavailable.
+    env = {
+        "DIGITS_FEEDBACK_DB": str(tmp_path / "full.sqlite"),
+        "DIGITS_FEEDBACK_MAX_BYTES": "1",
+        "DIGITS_SECRET_KEY": SECRET_KEY,
+    }
+    with gunicorn(env=env, workers=1) as full:
+        tab = open_page(full.url, **DESKTOP)
+        page = tab.page
+        draw(page, SEVEN)
+        expect_answer(page, "7")
+        with page.expect_response(is_path("/api/feedback")) as answer:
+            page.click("#feedback-yes")
+        assert answer.value.status == 503
+        assert json.loads(answer.value.body())["error"]["code"] == "feedback_unavailable"
+        status = page.locator("#feedback-status")
+        expect(status).to_have_attribute("data-kind", "error")
+        expect(status).to_have_text(re.compile(r"^Feedback can't be stored right now: \S.*\.$"))
+        text = status.text_content()
+        assert text.lower().count("stored right now") == 1 and "{" not in text, text
+        expect(page.locator("#feedback button[aria-disabled='false']")).to_have_count(11)  # it may be tried again
+        expect(page.locator("#feedback-notice")).to_be_visible()
+
+        page.click("#clear")
+        draw(page, ONE)
+        expect_answer(page, "1")
+        expect_feedback_offered(page, "1")
+        assert tab.watch.problems(allow_status=503) == []
+        assert tab.watch.problems() != []  # the 503 was seen (and excused)

@@ -221,3 +221,20 @@ def test_split_is_seeded_disjoint_and_complete():
     assert not np.array_equal(val, data.split(100, 20, seed=6)[1])
     with pytest.raises(ValueError, match="validation size"):
         data.split(10, 10, seed=0)
+
+
+def test_written_idx_and_csv_read_back(tmp_path):
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (9, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 9)
+    data.write_idx(tmp_path / "images", images)
+    data.write_idx(tmp_path / "labels", labels.astype(np.uint8))
+    np.testing.assert_array_equal(data.read_idx_images(tmp_path / "images"), images)
+    np.testing.assert_array_equal(data.read_idx_labels(tmp_path / "labels"), labels)
+    data.write_kaggle_csv(tmp_path / "train.csv", images, labels)
+    back = data.read_kaggle_csv(tmp_path / "train.csv")
+    np.testing.assert_array_equal(back.images, images)
+    np.testing.assert_array_equal(back.labels, labels)
+    with pytest.raises(ValueError, match="uint8"):
+        data.write_idx(tmp_path / "floats", images.astype(np.float32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "labels", "train.csv"]

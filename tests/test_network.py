@@ -147,6 +147,19 @@ def test_feedforward_and_predict_proba_shapes(cost):
         net.feedforward(np.zeros((783, 2)))
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_activations_are_each_layers_output(activation):
+    net = Network([784, 20, 12, 10], activation=activation, cost="cross-entropy", seed=1)
+    a = np.random.default_rng(1).random((784, 3))
+    layers = net.activations(a)
+    assert [x.shape for x in layers] == [(20, 3), (12, 3), (10, 3)]
+    # Each layer is the previous one through its weights, as the classic feedforward computes.
+    hidden = sigmoid if activation == "sigmoid" else (lambda z: np.maximum(z, 0))
+    np.testing.assert_allclose(layers[0], hidden(net.weights[0] @ a + net.biases[0]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layers[1], hidden(net.weights[1] @ layers[0] + net.biases[1]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(layers[-1], net.feedforward(a))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -106,7 +106,15 @@ def test_the_document_is_valid(doc):
 
 def test_the_document_loads_in_schemathesis(schema):
     labels = {result.ok().label for result in schema.get_all_operations()}
-    assert labels == {"GET /", "POST /predict", "GET /api/models", "GET /healthz", "GET /openapi.json"}
+    assert labels == {
+        "GET /",
+        "POST /predict",
+        "POST /api/explain",
+        "POST /api/feedback",
+        "GET /api/models",
+        "GET /healthz",
+        "GET /openapi.json",
+    }
 
 
 def test_the_version_is_the_projects():

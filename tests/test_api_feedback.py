@@ -1,0 +1,213 @@
+"""POST /api/feedback: the sample token back with a person's label, stored in SQLite."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import create_app, samples
+from model.feedback import FeedbackError, FeedbackStore
+from tests.conftest import drawn_digit
+from tests.server import gunicorn
+
+
+def predict(client, digit: str = "7", model: str = "digits") -> dict:
+    response = client.post(f"/predict?model={model}", data=drawn_digit(digit), content_type="image/png")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def rows(database: str) -> list[tuple]:
+    with sqlite3.connect(database) as db:
+        return db.execute("SELECT model, prediction, label, pixels FROM samples ORDER BY id").fetchall()
+
+
+def test_a_confirmed_reading_is_stored_as_the_network_saw_it(app, client):
+    answer = predict(client, "7")
+    response = client.post("/api/feedback", json={"sample": answer["sample"], "label": 7})
+    assert response.status_code == 201
+    assert response.get_json() == {"id": 1, "label": 7, "prediction": 7, "model": "digits", "stored": True}
+    [(model, prediction, label, pixels)] = rows(app.config["FEEDBACK_DB"])
+    assert (model, prediction, label) == ("digits", 7, 7)
+    # The stored pixels are the 28x28 image the answer says the network saw.
+    with Image.open(io.BytesIO(base64.b64decode(answer["input"].split(",", 1)[1]))) as seen:
+        np.testing.assert_array_equal(np.frombuffer(pixels, np.uint8).reshape(28, 28), np.asarray(seen))
+
+
+def test_a_correction_is_stored_with_the_persons_label_and_can_be_changed(app, client):
+    answer = predict(client, "1", model="seed")
+    first = client.post("/api/feedback", json={"sample": answer["sample"], "label": 4})
+    assert first.status_code == 201 and first.get_json()["label"] == 4
+    again = client.post("/api/feedback", json={"sample": answer["sample"], "label": 1})
+    assert again.status_code == 201 and again.get_json()["id"] == first.get_json()["id"]
+    assert [(m, p, label) for m, p, label, _ in rows(app.config["FEEDBACK_DB"])] == [("seed", answer["label"], 1)]
+
+
+def altered(token: str) -> str:
+    payload, signature = token.split(".")
+    middle = len(payload) // 2
+    return payload[:middle] + ("A" if payload[middle] != "A" else "B") + payload[middle + 1 :] + "." + signature
+
+
+KEY = b"a fixed test key"
+
+
+def foreign(token: str) -> str:
+    """The same sample, signed by another server (another key)."""
+    return samples.sign(samples.verify(token, KEY), b"some other server's key")
+
+
+@pytest.fixture
+def keyed(tmp_path):
+    app = create_app({"TESTING": True, "FEEDBACK_DB": str(tmp_path / "f.sqlite"), "SECRET_KEY": KEY})
+    return app, app.test_client()
+
+
+@pytest.mark.parametrize(
+    ("make_body", "status", "code"),
+    [
+        (lambda t: {"sample": t, "label": 10}, 400, "invalid_label"),
+        (lambda t: {"sample": t, "label": -1}, 400, "invalid_label"),
+        (lambda t: {"sample": t, "label": "7"}, 400, "invalid_label"),
+        (lambda t: {"sample": t, "label": 7.0}, 400, "invalid_label"),
+        (lambda t: {"sample": t, "label": True}, 400, "invalid_label"),
+        (lambda t: {"sample": t, "label": None}, 400, "invalid_label"),
+        (lambda t: {"label": 7}, 400, "missing_field"),
+        (lambda t: {"sample": t}, 400, "missing_field"),
+        (lambda t: {"sample": altered(t), "label": 7}, 400, "invalid_sample"),
+        (lambda t: {"sample": foreign(t), "label": 7}, 400, "invalid_sample"),
+        (lambda t: {"sample": "not-a-token", "label": 7}, 400, "invalid_sample"),
+        (lambda t: {"sample": 12345, "label": 7}, 400, "invalid_sample"),
+        (lambda t: {"sample": t + "x" * 9000, "label": 7}, 413, "too_large"),
+        (lambda t: [t, 7], 400, "invalid_json"),
+    ],
+    ids=[
+        "label-10",
+        "label-negative",
+        "label-string",
+        "label-float",
+        "label-bool",
+        "label-null",
+        "no-sample",
+        "no-label",
+        "altered",
+        "foreign",
+        "garbage-token",
+        "number-token",
+        "oversized",
+        "not-an-object",
+    ],
+)
+def test_bad_feedback_is_a_4xx_and_stores_nothing(keyed, make_body, status, code):
+    app, client = keyed
+    token = predict(client)["sample"]
+    response = client.post("/api/feedback", json=make_body(token))
+    assert response.status_code == status
+    assert response.get_json()["error"]["code"] == code
+    assert not Path(app.config["FEEDBACK_DB"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "mime", "status", "code"),
+    [
+        (b"{not json", "application/json", 400, "invalid_json"),
+        (b"sample=x&label=7", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (b"", "application/json", 400, "invalid_json"),
+    ],
+    ids=["malformed-json", "form", "empty"],
+)
+def test_feedback_must_be_a_json_object(client, body, mime, status, code):
+    response = client.post("/api/feedback", data=body, content_type=mime)
+    assert response.status_code == status
+    assert response.get_json()["error"]["code"] == code
+
+
+def test_feedback_takes_only_post(client):
+    response = client.get("/api/feedback")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+
+
+# -- when the database cannot take it -------------------------------------------------------------------
+
+
+def unwritable(tmp_path, how: str) -> dict:
+    path = tmp_path / "feedback.sqlite"
+    if how == "read-only":
+        # Tests run as root, whom file permissions do not stop: open the database read-only instead.
+        app = create_app({"TESTING": True, "FEEDBACK_DB": str(path)})
+        client = app.test_client()
+        assert client.post("/api/feedback", json={"sample": predict(client)["sample"], "label": 7}).status_code == 201
+        return {"FEEDBACK_DB": f"file:{path}?mode=ro", "SECRET_KEY": app.config["SECRET_KEY"]}
+    # Full: a database capped at 64 KiB (SQLite's max_page_count), filled up to its cap.
+    cap = 64 * 1024
+    store = FeedbackStore(path, max_bytes=cap)
+    with pytest.raises(FeedbackError, match="full"):
+        for k in range(1000):
+            store.add(f"filler{k}", np.full((28, 28), k % 256, np.uint8), 1, "digits", 1)
+    return {"FEEDBACK_DB": str(path), "FEEDBACK_MAX_BYTES": cap}
+
+
+@pytest.mark.parametrize("how", ["read-only", "full"])
+def test_an_unwritable_database_is_a_clear_503_and_prediction_goes_on(tmp_path, how):
+    app = create_app({"TESTING": True, **unwritable(tmp_path, how)})
+    client = app.test_client()
+    for _ in range(3):
+        answer = predict(client, "0")
+        assert answer["label"] == 0
+        response = client.post("/api/feedback", json={"sample": answer["sample"], "label": 0})
+        assert response.status_code == 503
+        error = response.get_json()["error"]
+        assert error["code"] == "feedback_unavailable"
+        assert error["message"].startswith("feedback cannot be stored right now")
+        assert ("readonly" if how == "read-only" else "full") in error["message"]
+    assert predict(client, "1")["label"] == 1
+
+
+# -- many workers at once --------------------------------------------------------------------------------
+
+WORKERS, PER_WORKER = 8, 200
+
+
+def test_concurrent_feedback_from_many_workers_loses_nothing():
+    """8 gunicorn workers storing 1,600 samples at once, 16 connections: every one is there."""
+    rng = np.random.default_rng(0)
+    tokens = []
+    for k in range(WORKERS * PER_WORKER):
+        sample = samples.new_sample(rng.random(784), int(k % 10), "digits")
+        tokens.append((samples.sign(sample, KEY), sample.sample_id, int(rng.integers(10))))
+    env = {"DIGITS_SECRET_KEY": KEY.decode()}
+    with gunicorn(env=env, workers=WORKERS) as server:
+        url = urlsplit(server.url)
+
+        def send(batch: list[tuple[str, str, int]]) -> list[int]:
+            connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+            statuses = []
+            try:
+                for token, _, label in batch:
+                    body = json.dumps({"sample": token, "label": label})
+                    connection.request("POST", "/api/feedback", body, {"Content-Type": "application/json"})
+                    response = connection.getresponse()
+                    response.read()
+                    statuses.append(response.status)
+            finally:
+                connection.close()
+            return statuses
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = [s for batch in pool.map(send, [tokens[k::16] for k in range(16)]) for s in batch]
+        database = server.feedback_db
+        assert statuses == [201] * len(tokens)
+        with sqlite3.connect(database) as db:
+            stored = dict(db.execute("SELECT sample_id, label FROM samples").fetchall())
+    assert stored == {sample_id: label for _, sample_id, label in tokens}
