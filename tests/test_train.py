@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ from PIL import Image
 
 from model import data, feedback, train
 from model.network import Network
+from scripts.feedback_demo import FINE_TUNE, SHIPPED, give_feedback
 
-SHIPPED = Path(__file__).resolve().parent.parent / "model" / "digits.npz"
 SMALL_RUN = [
     "--train-limit",
     "2000",
@@ -316,23 +315,6 @@ def test_failed_download_exits_1_and_writes_nothing(tmp_path, dead_url, monkeypa
 # -- --extra: people's own handwriting, from the web app's feedback database ---------------------------
 
 
-def feedback_db(path, images, label: int):
-    """A feedback database filled the way people fill it: each image drawn on a canvas, posted to
-    /predict, and the answer's sample token sent back to /api/feedback with ``label``.
-    Returns how many of them the shipped model read as ``label``."""
-    from app import create_app
-    from tests.canvas import render_like_canvas
-
-    client = create_app({"TESTING": True, "FEEDBACK_DB": str(path)}).test_client()
-    rng = np.random.default_rng(0)
-    right = 0
-    for image in images:
-        answer = client.post("/predict", data=render_like_canvas(image, rng), content_type="image/png").get_json()
-        right += answer["label"] == label
-        assert client.post("/api/feedback", json={"sample": answer["sample"], "label": label}).status_code == 201
-    return right
-
-
 @pytest.mark.mnist
 def test_fine_tuning_on_feedback_learns_a_confusing_style(mnist_dir, tmp_path, capsys):
     """Someone who writes their 3s mirrored (like an epsilon, which the shipped model reads as 8 or
@@ -341,13 +323,11 @@ def test_fine_tuning_on_feedback_learns_a_confusing_style(mnist_dir, tmp_path, c
     train_set, test_set = data.load(mnist_dir)
     mirrored_threes = train_set.images[train_set.labels == 3][:100, :, ::-1]
     database = tmp_path / "feedback.sqlite"
-    assert feedback_db(database, mirrored_threes, 3) <= 10
+    assert give_feedback(database, mirrored_threes, 3) <= 10
 
     shipped = Network.load(SHIPPED)
     out = tmp_path / "mine.npz"
-    args = ["--data", str(mnist_dir), "--init", str(SHIPPED), "--extra", str(database), "--extra-repeat", "10"]
-    args += ["--train-limit", "20000", "--validation", "2000", "--epochs", "3", "--batch-size", "128"]
-    args += ["--eta", "0.01", "--momentum", "0.9", "--lmbda", "5", "--seed", "0", "--out", str(out)]
+    args = ["--data", str(mnist_dir), "--init", str(SHIPPED), "--extra", str(database), *FINE_TUNE, "--out", str(out)]
     assert train.main(args) == 0
     assert "with 100 feedback samples x 10" in capsys.readouterr().out
     tuned = Network.load(out)
