@@ -96,7 +96,8 @@ def register_error_handlers(app: Flask) -> None:
         if status == 413:
             code = "too_large"
             message = (
-                f"the request body is too large: an image may have at most {current_app.config['MAX_BYTES']:,} bytes"
+                f"the request body is too large: at most {current_app.config['MAX_CONTENT_LENGTH']:,} bytes, "
+                f"for an image of at most {current_app.config['MAX_BYTES']:,} bytes"
             )
         else:
             message = e.description or e.name
@@ -234,12 +235,13 @@ def _body(limit: int | None = None) -> bytes:
     Werkzeug refuses a longer declared Content-Length itself, but a chunked body (no
     Content-Length) it silently cuts off at the limit, which would read as a truncated image.
     """
-    cap = current_app.config["MAX_CONTENT_LENGTH"]
     if limit is not None and (request.content_length or 0) > limit:
-        raise RequestEntityTooLarge()
+        fail(413, "too_large", f"the request body is too large: at most {limit:,} bytes here")
     data = request.get_data(cache=False)
-    if (request.content_length is None and len(data) >= cap) or (limit is not None and len(data) > limit):
+    if request.content_length is None and len(data) >= current_app.config["MAX_CONTENT_LENGTH"]:
         raise RequestEntityTooLarge()
+    if limit is not None and len(data) > limit:
+        fail(413, "too_large", f"the request body is too large: at most {limit:,} bytes here")
     return data
 
 

@@ -555,6 +555,42 @@ def json_cases() -> list[Case]:
     ]
 
 
+def feedback_cases() -> list[Case]:
+    """POST /api/feedback with forged tokens, odd labels and oversized bodies (no token here was
+    signed by the server, so none may be stored), and /api/explain with what /predict refuses."""
+    j = "application/json"
+    forged = b64(bytes(900)).replace("+", "-").replace("/", "_").rstrip("=") + "." + "A" * 43
+    fb = {"path": "/api/feedback"}
+    return [
+        _case("feedback_forged_token", json_body({"sample": forged, "label": 3}), j, **fb),
+        _case("feedback_token_marker", json_body({"sample": f"{MARKER}.{MARKER}", "label": 3}), j, **fb),
+        _case("feedback_token_non_ascii", json_body({"sample": "\u00e9\u00e9.\u00e9", "label": 3}), j, **fb),
+        _case("feedback_token_object", json_body({"sample": {"id": 1}, "label": 3}), j, **fb),
+        _case("feedback_label_huge", b'{"sample": "a.b", "label": ' + b"9" * 40 + b"}", j, **fb),
+        _case("feedback_label_1e999", b'{"sample": "a.b", "label": 1e999}', j, **fb),
+        _case("feedback_label_string", json_body({"sample": "a.b", "label": "3"}), j, **fb),
+        _case("feedback_no_fields", json_body({}), j, **fb),
+        _case("feedback_nested_100k", b"[" * 100_000, j, [TOO_LARGE], **fb),
+        _case("feedback_nested_4k", b"[" * 4_000, j, **fb),
+        _case("feedback_token_100kb", json_body({"sample": "a" * 100_000, "label": 3}), j, [TOO_LARGE], **fb),
+        _case(
+            "feedback_chunked_100kb",
+            lambda: chunked(split(json_body({"sample": "a" * 100_000, "label": 3}), 4096)),
+            j,
+            [TOO_LARGE],
+            headers=CHUNKED,
+            **fb,
+        ),
+        _case("feedback_form_encoded", b"sample=a.b&label=3", "application/x-www-form-urlencoded", [UNSUPPORTED], **fb),
+        _case("feedback_png_body", digit_png(), "image/png", [UNSUPPORTED], **fb),
+        _case("feedback_get", b"", None, [405], method="GET", **fb),
+        _case("explain_svg", SVG, "image/svg+xml", [UNSUPPORTED], path="/api/explain"),
+        _case("explain_png_bomb", png_bomb(60_000, 2), "image/png", [TOO_LARGE], path="/api/explain"),
+        _case("explain_truncated_png", digit_png()[:200], "image/png", path="/api/explain"),
+        _case("explain_unknown_model", digit_png(), "image/png", path=f"/api/explain?model={MARKER}"),
+    ]
+
+
 def multipart_cases() -> list[Case]:
     png = digit_png()
     return [
@@ -731,7 +767,8 @@ def transport_cases() -> list[Case]:
 
 def corpus() -> list[Case]:
     """Every case, each name once."""
-    cases = image_cases() + format_cases() + json_cases() + multipart_cases() + header_cases() + transport_cases()
+    cases = image_cases() + format_cases() + json_cases() + feedback_cases() + multipart_cases()
+    cases += header_cases() + transport_cases()
     names = [c.name for c in cases]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:

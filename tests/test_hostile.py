@@ -46,6 +46,8 @@ CODES = {
         "invalid_field",
         "too_many_files",
         "unknown_model",
+        "invalid_label",
+        "invalid_sample",
     },
     404: {"not_found"},
     405: {"method_not_allowed"},
