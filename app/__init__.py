@@ -42,10 +42,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Werkzeug refuses longer bodies with 413 while reading them. A JSON body carries the image
     # as base64 (4/3 of its size), so it may be somewhat longer than the image itself.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BYTES"] * 4 // 3 + 64 * 1024
-    if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = secrets.token_bytes(32)
-    if isinstance(app.config["SECRET_KEY"], str):
-        app.config["SECRET_KEY"] = app.config["SECRET_KEY"].encode("utf-8")
+    key = app.config["SECRET_KEY"] or secrets.token_bytes(32)
+    app.config["SECRET_KEY"] = key = key.encode("utf-8") if isinstance(key, str) else key
+    if len(key) < 16:
+        raise StartupError("DIGITS_SECRET_KEY is too short to sign anything: give at least 16 random characters")
+    if app.config["FEEDBACK_DB"].strip() in ("", ":memory:"):
+        raise StartupError(f"DIGITS_FEEDBACK_DB={app.config['FEEDBACK_DB']!r} keeps nothing: give a file path")
     app.extensions["digits.feedback"] = FeedbackStore(app.config["FEEDBACK_DB"], app.config["FEEDBACK_MAX_BYTES"])
     try:
         app.extensions["digits.models"] = load_models(app.config["MODEL_DIR"], app.config["DEFAULT_MODEL"])

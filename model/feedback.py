@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,8 +90,7 @@ class FeedbackStore:
             raise ValueError(f"prediction and label must be digits 0-9, got {prediction} and {label}")
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         with self._connect() as db:
-            # The journal mode is a property of the file: setting it again is a cheap no-op.
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
             db.execute(SCHEMA)
             row = db.execute(
                 "INSERT INTO samples (sample_id, created, model, prediction, label, pixels) VALUES (?, ?, ?, ?, ?, ?)"
@@ -101,6 +101,20 @@ class FeedbackStore:
         return int(row[0])
 
 
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, once: the mode is a property of the file. Switching needs a
+    moment alone with it, and SQLite answers "locked" at once rather than waiting when several
+    workers make their first write together, hence the retries."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def read_samples(path: str | Path) -> data.Dataset:
     """Every stored sample of the database file at ``path``, oldest first, as a ``Dataset``:
     images (n, 28, 28) uint8 and the labels people gave. Opened read-only; a missing file,
@@ -109,21 +123,38 @@ def read_samples(path: str | Path) -> data.Dataset:
     if not path.is_file():
         raise data.DataError(path, None, "no such feedback database")
     try:
-        connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        rows = _select_samples(path.resolve().as_uri() + "?mode=ro")
+    except sqlite3.OperationalError:
+        # A WAL database can only be opened read-only where its folder is writable (for the
+        # shared-memory file), so e.g. not in another user's Docker volume. Once the app's
+        # connections are closed its WAL is checkpointed into the file, which then reads as is.
         try:
-            rows = connection.execute("SELECT label, pixels FROM samples ORDER BY id").fetchall()
-        finally:
-            connection.close()
+            rows = _select_samples(path.resolve().as_uri() + "?immutable=1")
+        except sqlite3.Error as e:
+            raise data.DataError(path, None, f"cannot read it as a feedback database: {e}") from None
     except sqlite3.Error as e:
-        raise data.DataError(path, None, f"not a feedback database: {e}") from None
+        raise data.DataError(path, None, f"cannot read it as a feedback database: {e}") from None
     images = np.zeros((len(rows), data.ROWS, data.COLS), dtype=np.uint8)
     labels = np.zeros(len(rows), dtype=np.int64)
     for k, (label, pixels) in enumerate(rows):
-        if not isinstance(pixels, bytes) or len(pixels) != data.PIXELS or not 0 <= label <= 9:
+        if (
+            not isinstance(pixels, bytes)
+            or len(pixels) != data.PIXELS
+            or not isinstance(label, int)
+            or not 0 <= label <= 9
+        ):
             raise data.DataError(path, f"sample {k + 1}", "is not a 28x28 image with a digit label")
         images[k] = np.frombuffer(pixels, dtype=np.uint8).reshape(data.ROWS, data.COLS)
         labels[k] = label
     return data.Dataset(images, labels, [path])
+
+
+def _select_samples(uri: str) -> list[tuple]:
+    connection = sqlite3.connect(uri, uri=True)
+    try:
+        return connection.execute("SELECT label, pixels FROM samples ORDER BY id").fetchall()
+    finally:
+        connection.close()
 
 
 def export(dataset: data.Dataset, fmt: str, out: str | Path) -> list[Path]:
@@ -132,6 +163,8 @@ def export(dataset: data.Dataset, fmt: str, out: str | Path) -> list[Path]:
     ``feedback-labels-idx1-ubyte``). Returns the paths written."""
     out = Path(out)
     if fmt == "kaggle":
+        if out.is_dir():
+            raise data.DataError(out, None, "is a folder: --format kaggle writes one CSV file")
         data.write_kaggle_csv(out, dataset.images, dataset.labels)
         return [out]
     if fmt == "idx":

@@ -126,12 +126,16 @@ def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
     return to_mnist(load_image(data, limits))
 
 
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Float values in [0, 1] (e.g. ``to_mnist``'s output) -> uint8 0-255, as MNIST stores them."""
+    return np.rint(np.clip(np.nan_to_num(np.asarray(array, dtype=np.float64)), 0.0, 1.0) * 255).astype(np.uint8)
+
+
 def to_png(array: np.ndarray) -> bytes:
     """A 2-D float array in [0, 1] (e.g. ``to_mnist``'s (28, 28) output) -> 8-bit greyscale PNG bytes."""
-    array = np.asarray(array, dtype=np.float64)
-    if array.ndim != 2:
-        raise ValueError(f"expected a 2-D array, got shape {array.shape}")
-    pixels = np.rint(np.clip(np.nan_to_num(array), 0.0, 1.0) * 255).astype(np.uint8)
+    if np.ndim(array) != 2:
+        raise ValueError(f"expected a 2-D array, got shape {np.shape(array)}")
+    pixels = to_uint8(array)
     out = io.BytesIO()
     Image.fromarray(pixels, mode="L").save(out, format="PNG")
     return out.getvalue()

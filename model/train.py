@@ -270,7 +270,17 @@ def _train(args: argparse.Namespace) -> int:
         "validation_accuracy": best["accuracy"] if validation else None,
         "seconds_per_epoch": float(np.mean([r.seconds for r in history])),
         "train_seconds": train_seconds,
-        "inputs": {str(p): _sha256(p) for p in _inputs(train_set, test_set, kaggle_test, *extras)},
+        "inputs": {str(p): _sha256(p) for p in _inputs(train_set, test_set, kaggle_test)},
+        # A feedback database changes while the app runs: what was read is recorded, not the file.
+        "feedback": [
+            {
+                "path": str(extra.sources[0]),
+                "samples": len(extra),
+                "sha256": hashlib.sha256(extra.images.tobytes() + extra.labels.astype(np.uint8).tobytes()).hexdigest(),
+                "repeat": args.extra_repeat,
+            }
+            for extra in extras
+        ],
         "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "test_accuracy": None,
     }

@@ -40,6 +40,8 @@ def test_default_model_answers_predict(monkeypatch):
         ("DIGITS_MAX_SIDE", "-5", "must be positive"),
         ("DIGITS_DEFAULT_MODEL", "nope", "default model 'nope' not found"),
         ("DIGITS_MODEL_DIR", "/no/such/folder", "/no/such/folder: models folder not found"),
+        ("DIGITS_SECRET_KEY", "short-key", "DIGITS_SECRET_KEY is too short"),
+        ("DIGITS_FEEDBACK_DB", ":memory:", "DIGITS_FEEDBACK_DB=':memory:' keeps nothing"),
     ],
 )
 def test_bad_settings_stop_start_up_with_one_line(monkeypatch, name, value, message):
@@ -47,6 +49,7 @@ def test_bad_settings_stop_start_up_with_one_line(monkeypatch, name, value, mess
     with pytest.raises(StartupError, match=message) as info:
         create_app()
     assert "\n" not in str(info.value)
+    assert name != "DIGITS_SECRET_KEY" or value not in str(info.value)  # a key is never echoed
 
 
 def copy_models(tmp_path):

@@ -48,7 +48,10 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "i
 ANSWER_TIMEOUT = 10_000  # ms: a prediction, debounce included, on a busy 2-core machine
 DOCS = ROOT / "docs"
 SECRET_KEY = "browser-test-secret-key"
-NOTICE = "Answering stores the 28x28 image the network saw, your digit and its guess (no other data) to retrain it."
+NOTICE = (
+    "Answering stores the 28x28 image the network saw, your digit, its guess, the model and the time "
+    "(nothing about you) to retrain it."
+)
 
 # Strokes in canvas-relative coordinates (0..1 of the pad's side), each a polyline.
 ONE = [[(0.5, 0.15), (0.5, 0.85)]]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +87,7 @@ def test_a_full_database_is_a_feedback_error_and_keeps_what_it_had(tmp_path):
     ("make", "message"),
     [
         (lambda p: None, "no such feedback database"),
-        (lambda p: p.write_bytes(b"not a database at all" * 100), "not a feedback database"),
+        (lambda p: p.write_bytes(b"not a database at all" * 100), "cannot read it as a feedback database"),
         (lambda p: sqlite3.connect(p).execute("CREATE TABLE other (x)").connection.commit(), "no such table"),
     ],
     ids=["missing", "not-sqlite", "no-samples-table"],
@@ -128,7 +130,7 @@ def test_export_as_idx_reads_back(stored, tmp_path, capsys):
     ("setup", "message"),
     [
         (lambda path: None, "no such feedback database"),
-        (lambda path: feedback.FeedbackStore(path).add("x", pixels(0), 1, "m", 1) and _empty(path), "no samples yet"),
+        (lambda path: feedback.FeedbackStore(path).add("x", pixels(0), 1, "m", 1) and empty(path), "no samples yet"),
     ],
     ids=["missing", "empty"],
 )
@@ -142,9 +144,16 @@ def test_export_of_nothing_exits_1_with_one_line(tmp_path, capsys, setup, messag
     assert not out.exists()
 
 
-def _empty(path) -> None:
+def empty(path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("DELETE FROM samples")
+
+
+def test_export_as_kaggle_into_a_folder_exits_1_with_one_line(stored, tmp_path, capsys):
+    assert feedback.main(["export", stored.database, "--format", "kaggle", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: is a folder" in err and err.count("\n") == 1
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_export_needs_a_format(tmp_path, capsys):
@@ -159,3 +168,28 @@ def test_a_folder_that_cannot_be_made_is_a_feedback_error(tmp_path):
     store = feedback.FeedbackStore(tmp_path / "file" / "sub" / "feedback.sqlite")
     with pytest.raises(feedback.FeedbackError, match="cannot open the database"):
         store.add("a", pixels(0), 1, "digits", 1)
+
+
+def _first_write(job: tuple[str, int, float]) -> str | None:
+    database, worker, start = job
+    while time.time() < start:  # every process makes its first write to the new database at once
+        pass
+    try:
+        feedback.FeedbackStore(database).add(f"w{worker}", pixels(worker), 1, "digits", worker % 10)
+    except feedback.FeedbackError as e:
+        return str(e)
+    return None
+
+
+def test_processes_writing_a_new_database_at_once_lose_nothing(tmp_path):
+    """The first write of each process switches the new file to WAL; when several come at the
+    same moment they must wait their turn, not fail. Many fresh databases, as the race is rare."""
+    processes, rounds = 12, 30
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        for round_ in range(rounds):
+            database = str(tmp_path / f"feedback{round_}.sqlite")
+            start = time.time() + 0.05
+            failures = [e for e in pool.map(_first_write, [(database, w, start) for w in range(processes)]) if e]
+            assert failures == [], f"round {round_}: {failures}"
+            with sqlite3.connect(database) as db:
+                assert db.execute("SELECT count(*) FROM samples").fetchone()[0] == processes

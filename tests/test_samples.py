@@ -63,3 +63,26 @@ def test_a_token_signed_under_another_key_is_refused():
 def test_malformed_tokens_are_refused(token):
     with pytest.raises(samples.InvalidSample):
         samples.verify(token, KEY)
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        lambda t: t + "=",
+        lambda t: t.replace(".", "=.", 1),
+        lambda t: t[:40] + "\n" + t[40:],
+        lambda t: t[:40] + " " + t[40:],
+        lambda t: t[:40] + "!!$$" + t[40:],
+        lambda t: t.replace("-", "+").replace("_", "/"),
+    ],
+    ids=["padding", "inner-padding", "newline", "space", "junk", "standard-alphabet"],
+)
+def test_only_the_exact_spelling_of_a_token_is_accepted(respell):
+    """The same bytes spelled differently (lenient base64 would decode them alike) are refused."""
+    token = samples.sign(a_sample(), KEY)
+    while "-" not in token and "_" not in token:  # the alphabet case needs one of them
+        token = samples.sign(a_sample(), KEY)
+    changed = respell(token)
+    assert changed != token
+    with pytest.raises(samples.InvalidSample, match="not a sample token"):
+        samples.verify(changed, KEY)

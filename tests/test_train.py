@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from PIL import Image
 from model import data, feedback, train
 from model.network import Network
 from scripts.feedback_demo import FINE_TUNE, SHIPPED, give_feedback
+from tests.test_feedback import empty
 
 SMALL_RUN = [
     "--train-limit",
@@ -332,7 +332,9 @@ def test_fine_tuning_on_feedback_learns_a_confusing_style(mnist_dir, tmp_path, c
     assert "with 100 feedback samples x 10" in capsys.readouterr().out
     tuned = Network.load(out)
     metrics = json.loads(out.with_suffix(".metrics.json").read_text())
-    assert str(database) in metrics["inputs"] and metrics["config"]["extra"] == [str(database)]
+    assert metrics["config"]["extra"] == [str(database)]
+    [record] = metrics["feedback"]
+    assert (record["path"], record["samples"], record["repeat"]) == (str(database), 100, 10)
 
     stored = feedback.read_samples(database)
     assert np.mean(tuned.predict(data.to_columns(stored.images)) == 3) >= 0.95
@@ -350,11 +352,9 @@ def test_fine_tuning_on_feedback_learns_a_confusing_style(mnist_dir, tmp_path, c
     ("setup", "message"),
     [
         (lambda path: None, "no such feedback database"),
-        (lambda path: path.write_bytes(b"SQLite format 2\0" * 64), "not a feedback database"),
+        (lambda path: path.write_bytes(b"SQLite format 2\0" * 64), "cannot read it as a feedback database"),
         (
-            lambda path: (
-                feedback.FeedbackStore(path).add("x", np.zeros((28, 28), np.uint8), 1, "m", 1) and _empty(path)
-            ),
+            lambda path: feedback.FeedbackStore(path).add("x", np.zeros((28, 28), np.uint8), 1, "m", 1) and empty(path),
             "has no feedback samples yet",
         ),
     ],
@@ -371,20 +371,29 @@ def test_bad_extra_exits_1_with_one_clear_line(tmp_path, capsys, setup, message)
     assert not (tmp_path / "w.npz").exists()
 
 
-def _empty(path) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM samples")
-
-
-def test_extra_samples_train_but_never_validate(tmp_path, capsys):
-    """Feedback samples join the training images only: the validation split stays MNIST's."""
+def test_extra_samples_train_but_never_validate(tmp_path, capsys, monkeypatch):
+    """Feedback samples join the training images, each --extra-repeat times with the label the
+    person gave; the validation images stay MNIST's alone."""
     folder = tiny_mnist(tmp_path / "mnist")
     database = tmp_path / "feedback.sqlite"
     store = feedback.FeedbackStore(database)
-    for k in range(7):
+    for k in range(7):  # all-white images: nothing like tiny_mnist's bars
         store.add(f"s{k}", np.full((28, 28), 255, np.uint8), 1, "digits", 8)
+    seen = {}
+    real_sgd = Network.SGD
+
+    def watched(self, training_data, *args, test_data=None, **kwargs):
+        seen.update(training=training_data, validation=test_data)
+        return real_sgd(self, training_data, *args, test_data=test_data, **kwargs)
+
+    monkeypatch.setattr(Network, "SGD", watched)
     out = tmp_path / "w.npz"
     argv = ["--data", str(folder), "--validation", "50", "--hidden", "10", "--epochs", "1"]
     assert train.main([*argv, "--extra", str(database), "--extra-repeat", "3", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "271 training and 50 validation images (with 7 feedback samples x 3)" in printed
+    assert "271 training and 50 validation images (with 7 feedback samples x 3)" in capsys.readouterr().out
+
+    (X, y), (X_val, _) = seen["training"], seen["validation"]
+    white = np.all(X == 1, axis=0)
+    assert X.shape == (784, 271) and white.sum() == 21
+    assert (y[white] == 8).all()
+    assert not np.all(X_val == 1, axis=0).any()
