@@ -130,11 +130,12 @@ def openapi_document() -> Response:
 
 @bp.post("/predict")
 def predict() -> Response:
+    """The digit in the image, with the image the network saw and a token to give feedback with."""
     model, x, probabilities = _read_digit()
-    label = int(probabilities.argmax())
-    sample = samples.new_sample(x, label, model.name)
+    answer = _answer(model, probabilities)
+    sample = samples.new_sample(x, answer["label"], model.name)
     return jsonify(
-        **_answer(model, probabilities),
+        **answer,
         input="data:image/png;base64," + base64.b64encode(preprocess.to_png(x)).decode("ascii"),
         sample=samples.sign(sample, _secret_key()),
     )
@@ -142,12 +143,14 @@ def predict() -> Response:
 
 @bp.post("/api/explain")
 def explain_digit() -> Response:
+    """The reading plus what the hidden layers make of the image (``app.explain``)."""
     model, x, probabilities = _read_digit()
     return jsonify(**_answer(model, probabilities), **explain.explain(model.network, x))
 
 
 @bp.post("/api/feedback")
 def feedback() -> tuple[Response, int]:
+    """Store a ``/predict`` answer's sample with the label a person gives it."""
     if request.mimetype != "application/json":
         fail(415, "unsupported_media_type", 'send application/json: {"sample": "<token from /predict>", "label": 7}')
     body = _json_object(_body(limit=FEEDBACK_MAX_BODY), example='{"sample": "<token from /predict>", "label": 7}')
