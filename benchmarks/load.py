@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import drawn_digit
-from tests.server import ROOT, gunicorn
+from tests.support.canvas import drawn_digit
+from tests.support.server import ROOT, gunicorn
 
 
 def hammer(port: int, method: str, path: str, body: bytes | None, headers: dict, connections: int, seconds: float):

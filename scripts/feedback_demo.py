@@ -38,7 +38,7 @@ def give_feedback(database: Path, images: np.ndarray, label: int) -> int:
     as ``label`` through /api/feedback, storing it in ``database``. Returns how many of them the
     model read as ``label`` before."""
     from app import create_app
-    from tests.canvas import render_like_canvas
+    from tests.support.canvas import render_like_canvas
 
     client = create_app({"TESTING": True, "FEEDBACK_DB": str(database)}).test_client()
     rng = np.random.default_rng(0)

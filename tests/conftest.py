@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from model.data import MNIST_FILES
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -105,26 +104,3 @@ def app(tmp_path):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def drawn_digit(digit: str = "1", size: int = 280, mode: str = "RGB", fmt: str = "PNG") -> bytes:
-    """A digit drawn the way a person would on the page: thick dark strokes on white."""
-    import io
-
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(image)
-    s = size / 280
-    width = round(22 * s)
-    if digit == "1":
-        draw.line([(140 * s, 40 * s), (140 * s, 240 * s)], fill="black", width=width)
-    elif digit == "7":
-        draw.line([(70 * s, 50 * s), (210 * s, 50 * s), (120 * s, 240 * s)], fill="black", width=width, joint="curve")
-    elif digit == "0":
-        draw.ellipse([(80 * s, 40 * s), (200 * s, 240 * s)], outline="black", width=width)
-    else:
-        raise ValueError(digit)
-    buffer = io.BytesIO()
-    image.convert(mode).save(buffer, fmt)
-    return buffer.getvalue()

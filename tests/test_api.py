@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import drawn_digit
+from tests.support.canvas import drawn_digit
 
 
 def data_url(data: bytes, mime: str = "image/png") -> str:

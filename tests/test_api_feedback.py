@@ -17,8 +17,8 @@ from PIL import Image
 
 from app import create_app, samples
 from model.feedback import FeedbackError, FeedbackStore
-from tests.conftest import drawn_digit
-from tests.server import gunicorn
+from tests.support.canvas import drawn_digit
+from tests.support.server import gunicorn
 
 
 def predict(client, digit: str = "7", model: str = "digits") -> dict:

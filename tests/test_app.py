@@ -26,7 +26,7 @@ def test_defaults_then_environment_then_test_config(monkeypatch):
 
 def test_default_model_answers_predict(monkeypatch):
     monkeypatch.setenv("DIGITS_DEFAULT_MODEL", "seed")
-    from tests.conftest import drawn_digit
+    from tests.support.canvas import drawn_digit
 
     response = create_app().test_client().post("/predict", data=drawn_digit(), content_type="image/png")
     assert response.status_code == 200

@@ -29,8 +29,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Route, expect, sync_playwright
 
-from tests.conftest import drawn_digit
-from tests.server import ROOT, Server, gunicorn
+from tests.support.canvas import drawn_digit
+from tests.support.server import ROOT, Server, gunicorn
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -19,9 +19,9 @@ import pytest
 
 from model import data
 from model.network import Network
-from tests.canvas import render_like_canvas
-from tests.conftest import ROOT
-from tests.server import gunicorn
+from tests.support.canvas import render_like_canvas
+from tests.support.paths import ROOT
+from tests.support.server import gunicorn
 
 COUNT = 1000
 

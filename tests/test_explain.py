@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.explain import TOP_UNITS, explain, weight_picture
 from model.network import Network
-from tests.conftest import drawn_digit
+from tests.support.canvas import drawn_digit
 from tests.test_api import FORMS, post_raw
 
 

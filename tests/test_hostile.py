@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from scripts.hostile_corpus import MARKER, Answer, Case, corpus, send
-from tests.server import Server, gunicorn
+from tests.support.server import Server, gunicorn
 
 HOST = "127.0.0.1"
 CASES = corpus()

@@ -25,8 +25,9 @@ from schemathesis.specs.openapi.checks import (
 from app import api, create_app
 from app.openapi import VERSION
 from tests import test_api
-from tests.conftest import ROOT, drawn_digit
-from tests.server import gunicorn
+from tests.support.canvas import drawn_digit
+from tests.support.paths import ROOT
+from tests.support.server import gunicorn
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # added by Flask to every route

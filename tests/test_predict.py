@@ -13,7 +13,7 @@ import pytest
 from model import predict
 from model.data import load_mnist_split
 from model.network import Network
-from tests.canvas import render_like_canvas
+from tests.support.canvas import render_like_canvas
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE = re.compile(r"^(?P<path>.+): (?P<digit>\d) \((?P<percent>\d{1,3}\.\d)%\)$")

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from model import preprocess as pp
 from model.data import load_mnist_split
 from model.network import Network
-from tests.canvas import render_like_canvas
+from tests.support.canvas import render_like_canvas
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "model" / "digits.npz"

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from app import create_app
-from tests.conftest import ROOT, drawn_digit
-from tests.server import gunicorn
+from tests.support.canvas import drawn_digit
+from tests.support.paths import ROOT
+from tests.support.server import gunicorn
 
 DEBUG_ENV = {"FLASK_DEBUG": "1", "FLASK_ENV": "development"}
 # What gunicorn.conf.py puts in the environment before it loads the app.

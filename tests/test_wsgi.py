@@ -9,8 +9,9 @@ import subprocess
 import sys
 import urllib.request
 
-from tests.conftest import ROOT, drawn_digit
-from tests.server import free_port, gunicorn
+from tests.support.canvas import drawn_digit
+from tests.support.paths import ROOT
+from tests.support.server import free_port, gunicorn
 
 
 def request(url: str, data: bytes | None = None, content_type: str | None = None):

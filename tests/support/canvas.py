@@ -1,4 +1,4 @@
-"""Test helper: an MNIST digit as a browser's drawing canvas would upload it.
+"""Test helpers: digits as a browser's drawing canvas would upload them.
 
 ``render_like_canvas`` is shared by the preprocessing tests and the web app's end-to-end tests:
 it turns a 28x28 MNIST image (light ink on black) into the PNG bytes a page with a canvas sends,
@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 SCALE = 10  # MNIST's 28 px become 280 px, about the size a person draws at
 INK = (17, 17, 17)  # the stroke colour on a transparent canvas: near-black
@@ -53,3 +53,22 @@ def render_like_canvas(
     out = io.BytesIO()
     field.save(out, format="PNG")
     return out.getvalue()
+
+
+def drawn_digit(digit: str = "1", size: int = 280, mode: str = "RGB", fmt: str = "PNG") -> bytes:
+    """A digit drawn the way a person would on the page: thick dark strokes on white."""
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    s = size / 280
+    width = round(22 * s)
+    if digit == "1":
+        draw.line([(140 * s, 40 * s), (140 * s, 240 * s)], fill="black", width=width)
+    elif digit == "7":
+        draw.line([(70 * s, 50 * s), (210 * s, 50 * s), (120 * s, 240 * s)], fill="black", width=width, joint="curve")
+    elif digit == "0":
+        draw.ellipse([(80 * s, 40 * s), (200 * s, 240 * s)], outline="black", width=width)
+    else:
+        raise ValueError(digit)
+    buffer = io.BytesIO()
+    image.convert(mode).save(buffer, fmt)
+    return buffer.getvalue()
