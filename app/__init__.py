@@ -5,6 +5,11 @@ environment variables, then ``test_config``), loads every model once, and regist
 and API blueprints. It raises ``StartupError`` (one line naming the file and the problem) when
 the models cannot be served, so a server never starts without them. The feedback database is
 not touched until the first feedback arrives.
+
+The secret keys (``SECRET_KEY``: one key or several, newest first) end up where Flask 3.1 keeps
+them: ``config["SECRET_KEY"]`` is the newest, which signs, and ``config["SECRET_KEY_FALLBACKS"]``
+the older ones, which still verify, in Flask's order (oldest first, as itsdangerous takes them).
+``app.samples.keys_of(app)`` gives them back newest first.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from typing import Any
 
 from flask import Flask
 
-from app import api, pages, security
+from app import api, errors, pages, security
 from app.models import ModelLoadError, load_models
-from app.settings import DEFAULTS, ROOT, SettingsError, from_environ
+from app.settings import DEFAULTS, ROOT, SettingsError, from_environ, secret_keys
 from model.feedback import FeedbackStore
 
 
@@ -42,10 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # Werkzeug refuses longer bodies with 413 while reading them. A JSON body carries the image
     # as base64 (4/3 of its size), so it may be somewhat longer than the image itself.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BYTES"] * 4 // 3 + 64 * 1024
-    key = app.config["SECRET_KEY"] or secrets.token_bytes(32)
-    app.config["SECRET_KEY"] = key = key.encode("utf-8") if isinstance(key, str) else key
-    if len(key) < 16:
-        raise StartupError("DIGITS_SECRET_KEY is too short to sign anything: give at least 16 random characters")
+    _set_secret_keys(app)
     if app.config["FEEDBACK_DB"].strip() in ("", ":memory:"):
         raise StartupError(f"DIGITS_FEEDBACK_DB={app.config['FEEDBACK_DB']!r} keeps nothing: give a file path")
     app.extensions["digits.feedback"] = FeedbackStore(app.config["FEEDBACK_DB"], app.config["FEEDBACK_MAX_BYTES"])
@@ -56,6 +58,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
-    api.register_error_handlers(app)
+    errors.register_error_handlers(app)
     security.init_app(app)
     return app
+
+
+def _set_secret_keys(app: Flask) -> None:
+    """Split the configured keys into Flask's ``SECRET_KEY`` (newest) and ``SECRET_KEY_FALLBACKS`` (older).
+
+    Unset, one random key is made here: shared by the workers of a preloading gunicorn, but not
+    by separate processes. Fallbacks given in Flask's own form (test config) are kept, as older keys.
+    """
+    configured = app.config["SECRET_KEY"] or secrets.token_bytes(32)
+    newest_first = [configured] if isinstance(configured, str | bytes) else list(configured)
+    newest_first += reversed(app.config.get("SECRET_KEY_FALLBACKS") or [])
+    try:
+        keys = secret_keys(newest_first)
+    except SettingsError as e:
+        raise StartupError(str(e)) from None
+    app.config["SECRET_KEY"] = keys[0]
+    app.config["SECRET_KEY_FALLBACKS"] = list(reversed(keys[1:]))

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from model.network import Network
+from model.shape import SIDE
 
 TOP_UNITS = 32
 
@@ -27,7 +28,7 @@ _NEGATIVE = np.array([25, 95, 210], dtype=np.float64)
 
 def weight_picture(w: np.ndarray) -> str:
     """A unit's 784 incoming weights as a 28x28 RGB PNG data URL."""
-    w = np.asarray(w, dtype=np.float64).reshape(28, 28)
+    w = np.asarray(w, dtype=np.float64).reshape(SIDE, SIDE)
     scale = np.abs(w).max()
     t = w / scale if scale > 0 else np.zeros_like(w)
     ends = np.where((t >= 0)[..., None], _POSITIVE, _NEGATIVE)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from model.network import Network, WeightsError
+from model.shape import CLASSES, PIXELS, SIDE
 
 
 class ModelLoadError(RuntimeError):
@@ -51,8 +52,10 @@ def load_models(directory: str | Path, default: str) -> dict[str, Model]:
             network = Network.load(path)
         except WeightsError as e:
             raise ModelLoadError(str(e)) from None
-        if network.sizes[0] != 784 or network.sizes[-1] != 10:
-            raise ModelLoadError(f"{path}: layer sizes {network.sizes} do not take 28x28 images to 10 digits")
+        if network.sizes[0] != PIXELS or network.sizes[-1] != CLASSES:
+            raise ModelLoadError(
+                f"{path}: layer sizes {network.sizes} do not take {SIDE}x{SIDE} images to {CLASSES} digits"
+            )
         models[path.stem] = Model(path.stem, network, path)
     if default not in models:
         raise ModelLoadError(

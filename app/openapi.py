@@ -1,46 +1,24 @@
 """The OpenAPI 3.0 description of the app, served at ``GET /openapi.json``.
 
-``document(app)`` builds it as a plain dict, so that it names the models this app has loaded
-and the limits its configuration sets. Every error has one shape, ``Error``; each status an
-operation can answer lists the error codes it may carry. Any path not listed answers 404
+``document(app)`` builds it as a plain dict from small parts, so that it names the models this
+app has loaded and the limits its configuration sets. Every error has one shape, ``Error``, and
+the codes each status may carry come from ``app.errors.ERRORS``. Any path not listed answers 404
 (``components/responses/NotFound``) and a listed path asked with another method answers 405
 (``components/responses/MethodNotAllowed``), both in that same shape.
 """
 
 from __future__ import annotations
 
+import functools
+import tomllib
 from typing import Any
 
 from flask import Flask
 
-from app.api import IMAGE_TYPES
-
-# The project's version (pyproject.toml, which the Docker image does not carry; a test keeps them equal).
-VERSION = "0.1.0"
-
-# Each error status the app answers and the codes it comes with (app/api.py: fail(), _IMAGE_ERRORS,
-# and the framework's own errors through the HTTPException handler).
-ERROR_CODES: dict[int, tuple[str, ...]] = {
-    400: (
-        "invalid_image",
-        "invalid_json",
-        "missing_field",
-        "invalid_field",
-        "invalid_base64",
-        "invalid_data_url",
-        "too_many_files",
-        "unknown_model",
-        "bad_request",
-        "invalid_label",
-        "invalid_sample",
-    ),
-    404: ("not_found",),
-    405: ("method_not_allowed",),
-    413: ("too_large",),
-    415: ("unsupported_media_type",),
-    422: ("no_digit",),
-    503: ("feedback_unavailable",),
-}
+from app import errors
+from app.inputs import IMAGE_TYPES
+from app.settings import ROOT
+from model.shape import CLASSES, PIXELS, SIDE
 
 JSON = "application/json"
 
@@ -53,13 +31,57 @@ EXAMPLE_IMAGE = (
 )
 
 
+@functools.cache
+def project_version() -> str:
+    """The version ``pyproject.toml`` declares (the Docker image carries the file for this)."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+
+
+def document(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document of ``app``: its loaded models and its configured limits filled in."""
+    names = list(app.extensions["digits.models"])
+    return {
+        "openapi": "3.0.3",
+        "info": _info(),
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "prediction", "description": "Reading digits"},
+            {"name": "feedback", "description": "People's labels for their drawings, to retrain on"},
+            {"name": "service", "description": "Models, health, this document"},
+            {"name": "page", "description": "The drawing page"},
+        ],
+        "paths": _paths(app, names),
+        "components": {
+            "schemas": {
+                "ModelName": {"type": "string", "enum": names},
+                **_reading_schemas(),
+                **_feedback_schemas(),
+                **_service_schemas(),
+                "Error": _error_schema(),
+            },
+            "responses": {
+                "NotFound": _error(404, "No such path"),
+                "MethodNotAllowed": {
+                    **_error(405, "The path does not take this method"),
+                    "headers": {"Allow": {"description": "The methods the path takes.", "schema": {"type": "string"}}},
+                },
+            },
+        },
+    }
+
+
 def _ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
-def _error(status: int, description: str) -> dict[str, Any]:
-    """A response of the ``Error`` shape whose code is one of ``ERROR_CODES[status]``."""
-    codes = ERROR_CODES[status]
+def _json(schema: str, description: str) -> dict[str, Any]:
+    """A response whose body is JSON of the named schema."""
+    return {"description": description, "content": {JSON: {"schema": _ref("schemas", schema)}}}
+
+
+def _error(status: int, description: str, scope: errors.Scope | None = None) -> dict[str, Any]:
+    """A response of the ``Error`` shape whose code is one of those ``status`` has (for ``scope``)."""
+    codes = errors.codes(status, scope)
     return {
         "description": f"{description} (code: {', '.join(codes)})",
         "content": {
@@ -67,7 +89,7 @@ def _error(status: int, description: str) -> dict[str, Any]:
                 "schema": {
                     "allOf": [
                         _ref("schemas", "Error"),
-                        {"properties": {"error": {"properties": {"code": {"enum": list(codes)}}}}},
+                        {"properties": {"error": {"properties": {"code": {"enum": codes}}}}},
                     ]
                 }
             }
@@ -75,9 +97,77 @@ def _error(status: int, description: str) -> dict[str, Any]:
     }
 
 
-def document(app: Flask) -> dict[str, Any]:
-    """The OpenAPI document of ``app``: its loaded models and its configured limits filled in."""
-    names = list(app.extensions["digits.models"])
+def _get(operation_id: str, summary: str, tag: str, ok: dict[str, Any]) -> dict[str, Any]:
+    return {"get": {"operationId": operation_id, "summary": summary, "tags": [tag], "responses": {"200": ok}}}
+
+
+def _info() -> dict[str, Any]:
+    return {
+        "title": "digits",
+        "version": project_version(),
+        "description": (
+            "Draw a digit in the browser; a neural network written from scratch in NumPy reads it. "
+            "Every error is JSON of the `Error` shape. A path not listed here answers 404 "
+            "(`components/responses/NotFound`); a listed path asked with a method not listed answers 405 "
+            "(`components/responses/MethodNotAllowed`, with an `Allow` header). "
+            "A request body over the limit answers 413 on any path."
+        ),
+    }
+
+
+def _paths(app: Flask, names: list[str]) -> dict[str, Any]:
+    predict = _predict(app, names)
+    explain = {
+        **predict,
+        "operationId": "explain",
+        "summary": "Inside the network: its hidden layers for an image",
+        "description": (
+            "The same inputs and errors as `POST /predict`. Answers the model's reading with the activations "
+            "of every hidden layer, and the incoming weights of the first hidden layer's most active units "
+            f"(all of them up to 32) as {SIDE}x{SIDE} pictures: orange where ink excites the unit, blue where it "
+            "inhibits it."
+        ),
+        "responses": {
+            **predict["responses"],
+            "200": _json("Explanation", "The reading, each hidden layer's activations and the most active units."),
+        },
+    }
+    document_schema = {
+        "type": "object",
+        "required": ["openapi", "info", "paths"],
+        "properties": {"openapi": {"type": "string", "pattern": r"^3\."}},
+    }
+    page = {
+        "description": "The HTML page: a canvas to draw on and the model's answer.",
+        "content": {"text/html": {"schema": {"type": "string"}}},
+    }
+    return {
+        "/": _get("page", "The drawing page", "page", page),
+        "/predict": {"post": predict},
+        "/api/explain": {"post": explain},
+        "/api/feedback": {"post": _feedback()},
+        "/api/models": _get(
+            "listModels",
+            "The models this server has loaded",
+            "service",
+            _json("Models", "The default model's name and a description of every model."),
+        ),
+        "/healthz": _get(
+            "health",
+            "Liveness: the server is up with its models loaded",
+            "service",
+            _json("Health", "The server answers and names its models."),
+        ),
+        "/openapi.json": _get(
+            "openapi",
+            "This document",
+            "service",
+            {"description": "The OpenAPI 3.0 document of this API.", "content": {JSON: {"schema": document_schema}}},
+        ),
+    }
+
+
+def _predict(app: Flask, names: list[str]) -> dict[str, Any]:
     default = app.config["DEFAULT_MODEL"]
     max_bytes, max_side, max_pixels = app.config["MAX_BYTES"], app.config["MAX_SIDE"], app.config["MAX_PIXELS"]
     limits = (
@@ -85,9 +175,7 @@ def document(app: Flask) -> dict[str, Any]:
         f"in all; the whole request body at most {app.config['MAX_CONTENT_LENGTH']:,} bytes. Over any limit: 413."
     )
     binary = {"type": "string", "format": "binary", "maxLength": max_bytes}
-    all_codes = sorted({code for codes in ERROR_CODES.values() for code in codes})
-
-    predict = {
+    return {
         "operationId": "predict",
         "summary": "Read the digit in an image",
         "description": (
@@ -113,9 +201,7 @@ def document(app: Flask) -> dict[str, Any]:
                     "schema": {
                         "type": "object",
                         "required": ["image"],
-                        "properties": {
-                            "image": {**binary, "description": "The image file: exactly one."},
-                        },
+                        "properties": {"image": {**binary, "description": "The image file: exactly one."}},
                     },
                     "encoding": {"image": {"contentType": ", ".join([*IMAGE_TYPES, "application/octet-stream"])}},
                 },
@@ -124,347 +210,247 @@ def document(app: Flask) -> dict[str, Any]:
             },
         },
         "responses": {
-            "200": {
-                "description": "The digit the model reads, with its probabilities and the image it saw.",
-                "content": {JSON: {"schema": _ref("schemas", "Prediction")}},
-            },
-            "400": _error(400, "The request or the image cannot be read, or there is no such model"),
-            "413": _error(413, "The body or the image is over a limit"),
-            "415": _error(415, "The content type, or the declared image type, is not accepted"),
-            "422": _error(422, "The image is readable but blank: there is no digit to read"),
+            "200": _json("Prediction", "The digit the model reads, with its probabilities and the image it saw."),
+            "400": _error(400, "The request or the image cannot be read, or there is no such model", "image"),
+            "413": _error(413, "The body or the image is over a limit", "image"),
+            "415": _error(415, "The content type, or the declared image type, is not accepted", "image"),
+            "422": _error(422, "The image is readable but blank: there is no digit to read", "image"),
         },
     }
 
-    explain = {
-        **predict,
-        "operationId": "explain",
-        "summary": "Inside the network: its hidden layers for an image",
-        "description": (
-            "The same inputs and errors as `POST /predict`. Answers the model's reading with the activations "
-            "of every hidden layer, and the incoming weights of the first hidden layer's most active units "
-            "(all of them up to 32) as 28x28 pictures: orange where ink excites the unit, blue where it inhibits it."
-        ),
-        "responses": {
-            **predict["responses"],
-            "200": {
-                "description": "The reading, each hidden layer's activations and the most active units' weights.",
-                "content": {JSON: {"schema": _ref("schemas", "Explanation")}},
-            },
-        },
-    }
-    feedback = {
+
+def _feedback() -> dict[str, Any]:
+    return {
         "operationId": "feedback",
         "summary": "Confirm or correct a reading: store the sample to retrain on",
         "description": (
-            "Send back the `sample` token of a `/predict` answer with the digit it really is. The 28x28 image the "
-            "network saw, that digit, the prediction, the model and the time are stored (nothing about the "
-            "sender); the same token sent again replaces its label. Only tokens this server signed are accepted."
+            f"Send back the `sample` token of a `/predict` answer with the digit it really is. The {SIDE}x{SIDE} "
+            "image the network saw, that digit, the prediction, the model and the time are stored (nothing about "
+            "the sender); the same token sent again replaces its label. Only tokens this server signed, and not "
+            "older than the server's maximum age, are accepted."
         ),
         "tags": ["feedback"],
         "requestBody": {"required": True, "content": {JSON: {"schema": _ref("schemas", "FeedbackRequest")}}},
         "responses": {
-            "201": {
-                "description": "Stored.",
-                "content": {JSON: {"schema": _ref("schemas", "FeedbackStored")}},
-            },
-            "400": _error(400, "Malformed JSON, a missing field, a label that is not a digit, or a foreign token"),
-            "413": _error(413, "The body is over 8 KiB"),
-            "415": _error(415, "The body is not JSON"),
-            "503": _error(503, "The feedback database cannot store samples now (read-only, full, unavailable)"),
+            "201": _json("FeedbackStored", "Stored."),
+            "400": _error(
+                400, "Malformed JSON, a missing field, a label that is not a digit, a foreign or old token", "feedback"
+            ),
+            "413": _error(413, "The body is over 8 KiB", "feedback"),
+            "415": _error(415, "The body is not JSON", "feedback"),
+            "503": _error(503, "The feedback database cannot store samples now (read-only, full)", "feedback"),
         },
     }
 
+
+def _probabilities(description: str | None = None) -> dict[str, Any]:
+    schema = {
+        "type": "array",
+        "minItems": CLASSES,
+        "maxItems": CLASSES,
+        "items": {"type": "number", "minimum": 0, "maximum": 1},
+    }
+    return {**schema, "description": description} if description else schema
+
+
+def _reading_schemas() -> dict[str, Any]:
     return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "digits",
-            "version": VERSION,
-            "description": (
-                "Draw a digit in the browser; a neural network written from scratch in NumPy reads it. "
-                "Every error is JSON of the `Error` shape. A path not listed here answers 404 "
-                "(`components/responses/NotFound`); a listed path asked with a method not listed answers 405 "
-                "(`components/responses/MethodNotAllowed`, with an `Allow` header). "
-                "A request body over the limit answers 413 on any path."
-            ),
-        },
-        "servers": [{"url": "/"}],
-        "tags": [
-            {"name": "prediction", "description": "Reading digits"},
-            {"name": "feedback", "description": "People's labels for their drawings, to retrain on"},
-            {"name": "service", "description": "Models, health, this document"},
-            {"name": "page", "description": "The drawing page"},
-        ],
-        "paths": {
-            "/": {
-                "get": {
-                    "operationId": "page",
-                    "summary": "The drawing page",
-                    "tags": ["page"],
-                    "responses": {
-                        "200": {
-                            "description": "The HTML page: a canvas to draw on and the model's answer.",
-                            "content": {"text/html": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-            "/predict": {"post": predict},
-            "/api/explain": {"post": explain},
-            "/api/feedback": {"post": feedback},
-            "/api/models": {
-                "get": {
-                    "operationId": "listModels",
-                    "summary": "The models this server has loaded",
-                    "tags": ["service"],
-                    "responses": {
-                        "200": {
-                            "description": "The default model's name and a description of every model.",
-                            "content": {JSON: {"schema": _ref("schemas", "Models")}},
-                        }
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "operationId": "health",
-                    "summary": "Liveness: the server is up with its models loaded",
-                    "tags": ["service"],
-                    "responses": {
-                        "200": {
-                            "description": "The server answers and names its models.",
-                            "content": {JSON: {"schema": _ref("schemas", "Health")}},
-                        }
-                    },
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "operationId": "openapi",
-                    "summary": "This document",
-                    "tags": ["service"],
-                    "responses": {
-                        "200": {
-                            "description": "The OpenAPI 3.0 document of this API.",
-                            "content": {
-                                JSON: {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["openapi", "info", "paths"],
-                                        "properties": {"openapi": {"type": "string", "pattern": r"^3\."}},
-                                    }
-                                }
-                            },
-                        }
-                    },
+        "ImageJson": {
+            "type": "object",
+            "required": ["image"],
+            "properties": {
+                "image": {
+                    "type": "string",
+                    "description": (
+                        "The image as a base64 data URL (`data:image/png;base64,...`, with one of the "
+                        "accepted image types) or as plain base64; whitespace is ignored."
+                    ),
+                    "example": EXAMPLE_IMAGE,
                 }
             },
         },
-        "components": {
-            "schemas": {
-                "ModelName": {"type": "string", "enum": names},
-                "ImageJson": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {
-                            "type": "string",
-                            "description": (
-                                "The image as a base64 data URL (`data:image/png;base64,...`, with one of the "
-                                "accepted image types) or as plain base64; whitespace is ignored."
-                            ),
-                            "example": EXAMPLE_IMAGE,
-                        }
+        "Prediction": {
+            "type": "object",
+            "required": ["label", "confidence", "probabilities", "model", "input", "sample"],
+            "additionalProperties": False,
+            "properties": {
+                "label": {"type": "integer", "minimum": 0, "maximum": 9, "description": "The digit read."},
+                "confidence": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "description": "The probability of `label`.",
+                },
+                "probabilities": _probabilities("The probability of each digit 0-9; they sum to 1."),
+                "model": _ref("schemas", "ModelName"),
+                "input": {
+                    "type": "string",
+                    "pattern": "^data:image/png;base64,",
+                    "description": f"The {SIDE}x{SIDE} greyscale image the network saw, as a PNG data URL.",
+                },
+                "sample": {
+                    "type": "string",
+                    "maxLength": 2048,
+                    "description": "A signed token of this reading, for `POST /api/feedback`.",
+                },
+            },
+        },
+        "Explanation": {
+            "type": "object",
+            "required": ["label", "confidence", "probabilities", "model", "layers", "units"],
+            "additionalProperties": False,
+            "properties": {
+                "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "probabilities": _probabilities(),
+                "model": _ref("schemas", "ModelName"),
+                "layers": {
+                    "type": "array",
+                    "description": "One entry per hidden layer, the first hidden layer first.",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "size", "activation", "values", "max"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "index": {"type": "integer", "minimum": 1},
+                            "size": {"type": "integer", "minimum": 1},
+                            "activation": {"type": "string"},
+                            "values": {"type": "array", "items": {"type": "number"}},
+                            "max": {"type": "number"},
+                        },
                     },
                 },
-                "Prediction": {
+                "units": {
                     "type": "object",
-                    "required": ["label", "confidence", "probabilities", "model", "input", "sample"],
+                    "required": ["layer", "shown", "of", "items"],
                     "additionalProperties": False,
                     "properties": {
-                        "label": {"type": "integer", "minimum": 0, "maximum": 9, "description": "The digit read."},
-                        "confidence": {
-                            "type": "number",
-                            "minimum": 0,
-                            "maximum": 1,
-                            "description": "The probability of `label`.",
-                        },
-                        "probabilities": {
+                        "layer": {"type": "integer", "enum": [1]},
+                        "shown": {"type": "integer", "minimum": 0, "maximum": 32},
+                        "of": {"type": "integer", "minimum": 0},
+                        "items": {
                             "type": "array",
-                            "minItems": 10,
-                            "maxItems": 10,
-                            "items": {"type": "number", "minimum": 0, "maximum": 1},
-                            "description": "The probability of each digit 0-9; they sum to 1.",
-                        },
-                        "model": _ref("schemas", "ModelName"),
-                        "input": {
-                            "type": "string",
-                            "pattern": "^data:image/png;base64,",
-                            "description": "The 28x28 greyscale image the network saw, as a PNG data URL.",
-                        },
-                        "sample": {
-                            "type": "string",
-                            "maxLength": 2048,
-                            "description": "A signed token of this reading, for `POST /api/feedback`.",
-                        },
-                    },
-                },
-                "Explanation": {
-                    "type": "object",
-                    "required": ["label", "confidence", "probabilities", "model", "layers", "units"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "label": {"type": "integer", "minimum": 0, "maximum": 9},
-                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                        "probabilities": {
-                            "type": "array",
-                            "minItems": 10,
-                            "maxItems": 10,
-                            "items": {"type": "number", "minimum": 0, "maximum": 1},
-                        },
-                        "model": _ref("schemas", "ModelName"),
-                        "layers": {
-                            "type": "array",
-                            "description": "One entry per hidden layer, the first hidden layer first.",
+                            "maxItems": 32,
+                            "description": "The most active units first.",
                             "items": {
                                 "type": "object",
-                                "required": ["index", "size", "activation", "values", "max"],
+                                "required": ["unit", "activation", "excitation", "weights"],
                                 "additionalProperties": False,
                                 "properties": {
-                                    "index": {"type": "integer", "minimum": 1},
-                                    "size": {"type": "integer", "minimum": 1},
-                                    "activation": {"type": "string"},
-                                    "values": {"type": "array", "items": {"type": "number"}},
-                                    "max": {"type": "number"},
-                                },
-                            },
-                        },
-                        "units": {
-                            "type": "object",
-                            "required": ["layer", "shown", "of", "items"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "layer": {"type": "integer", "enum": [1]},
-                                "shown": {"type": "integer", "minimum": 0, "maximum": 32},
-                                "of": {"type": "integer", "minimum": 0},
-                                "items": {
-                                    "type": "array",
-                                    "maxItems": 32,
-                                    "description": "The most active units first.",
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["unit", "activation", "excitation", "weights"],
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "unit": {"type": "integer", "minimum": 0},
-                                            "activation": {"type": "number"},
-                                            "excitation": {
-                                                "type": "number",
-                                                "minimum": 0,
-                                                "maximum": 1,
-                                                "description": "Activation over the largest shown.",
-                                            },
-                                            "weights": {
-                                                "type": "string",
-                                                "pattern": "^data:image/png;base64,",
-                                                "description": "The unit's incoming weights as a 28x28 PNG.",
-                                            },
-                                        },
+                                    "unit": {"type": "integer", "minimum": 0},
+                                    "activation": {"type": "number"},
+                                    "excitation": {
+                                        "type": "number",
+                                        "minimum": 0,
+                                        "maximum": 1,
+                                        "description": "Activation over the largest shown.",
+                                    },
+                                    "weights": {
+                                        "type": "string",
+                                        "pattern": "^data:image/png;base64,",
+                                        "description": f"The unit's incoming weights as a {SIDE}x{SIDE} PNG.",
                                     },
                                 },
                             },
                         },
                     },
                 },
-                "FeedbackRequest": {
-                    "type": "object",
-                    "required": ["sample", "label"],
-                    "properties": {
-                        "sample": {"type": "string", "description": "The `sample` token of a `/predict` answer."},
-                        "label": {"type": "integer", "minimum": 0, "maximum": 9, "description": "The right digit."},
-                    },
+            },
+        },
+    }
+
+
+def _feedback_schemas() -> dict[str, Any]:
+    return {
+        "FeedbackRequest": {
+            "type": "object",
+            "required": ["sample", "label"],
+            "properties": {
+                "sample": {"type": "string", "description": "The `sample` token of a `/predict` answer."},
+                "label": {"type": "integer", "minimum": 0, "maximum": 9, "description": "The right digit."},
+            },
+        },
+        "FeedbackStored": {
+            "type": "object",
+            "required": ["id", "label", "prediction", "model", "stored"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "integer", "minimum": 1},
+                "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                "prediction": {"type": "integer", "minimum": 0, "maximum": 9},
+                "model": {"type": "string"},
+                "stored": {"type": "boolean", "enum": [True]},
+            },
+        },
+    }
+
+
+def _service_schemas() -> dict[str, Any]:
+    return {
+        "Model": {
+            "type": "object",
+            "required": ["name", "sizes", "activation", "cost", "parameters", "test_accuracy", "trained"],
+            "additionalProperties": False,
+            "properties": {
+                "name": _ref("schemas", "ModelName"),
+                "sizes": {
+                    "type": "array",
+                    "minItems": 2,
+                    "items": {"type": "integer", "minimum": 1},
+                    "description": f"Neurons per layer, {PIXELS} inputs first and {CLASSES} outputs last.",
                 },
-                "FeedbackStored": {
-                    "type": "object",
-                    "required": ["id", "label", "prediction", "model", "stored"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "id": {"type": "integer", "minimum": 1},
-                        "label": {"type": "integer", "minimum": 0, "maximum": 9},
-                        "prediction": {"type": "integer", "minimum": 0, "maximum": 9},
-                        "model": {"type": "string"},
-                        "stored": {"type": "boolean", "enum": [True]},
-                    },
+                "activation": {"type": "string", "description": "The hidden layers' activation."},
+                "cost": {"type": "string", "description": "The cost the network was trained with."},
+                "parameters": {"type": "integer", "minimum": 0, "description": "Weights and biases."},
+                "test_accuracy": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 1,
+                    "nullable": True,
+                    "description": "Accuracy on the MNIST test set, when it was measured.",
                 },
-                "Model": {
-                    "type": "object",
-                    "required": ["name", "sizes", "activation", "cost", "parameters", "test_accuracy", "trained"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "name": _ref("schemas", "ModelName"),
-                        "sizes": {
-                            "type": "array",
-                            "minItems": 2,
-                            "items": {"type": "integer", "minimum": 1},
-                            "description": "Neurons per layer, 784 inputs first and 10 outputs last.",
-                        },
-                        "activation": {"type": "string", "description": "The hidden layers' activation."},
-                        "cost": {"type": "string", "description": "The cost the network was trained with."},
-                        "parameters": {"type": "integer", "minimum": 0, "description": "Weights and biases."},
-                        "test_accuracy": {
-                            "type": "number",
-                            "minimum": 0,
-                            "maximum": 1,
-                            "nullable": True,
-                            "description": "Accuracy on the MNIST test set, when it was measured.",
-                        },
-                        "trained": {
-                            "type": "string",
-                            "nullable": True,
-                            "description": "When the weights were trained or saved (ISO 8601), when known.",
-                        },
-                    },
-                },
-                "Models": {
-                    "type": "object",
-                    "required": ["default", "models"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "default": _ref("schemas", "ModelName"),
-                        "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "Model")},
-                    },
-                },
-                "Health": {
-                    "type": "object",
-                    "required": ["status", "models"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "status": {"type": "string", "enum": ["ok"]},
-                        "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "ModelName")},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "code": {"type": "string", "enum": all_codes},
-                                "message": {"type": "string", "description": "What went wrong, for a person."},
-                            },
-                        }
-                    },
+                "trained": {
+                    "type": "string",
+                    "nullable": True,
+                    "description": "When the weights were trained or saved (ISO 8601), when known.",
                 },
             },
-            "responses": {
-                "NotFound": _error(404, "No such path"),
-                "MethodNotAllowed": {
-                    **_error(405, "The path does not take this method"),
-                    "headers": {"Allow": {"description": "The methods the path takes.", "schema": {"type": "string"}}},
-                },
+        },
+        "Models": {
+            "type": "object",
+            "required": ["default", "models"],
+            "additionalProperties": False,
+            "properties": {
+                "default": _ref("schemas", "ModelName"),
+                "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "Model")},
             },
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "models"],
+            "additionalProperties": False,
+            "properties": {
+                "status": {"type": "string", "enum": ["ok"]},
+                "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "ModelName")},
+            },
+        },
+    }
+
+
+def _error_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": {"type": "string", "enum": [e.code for e in errors.ERRORS]},
+                    "message": {"type": "string", "description": "What went wrong, for a person."},
+                },
+            }
         },
     }

@@ -1,65 +1,166 @@
-"""Settings: defaults in one place, overridden by ``DIGITS_*`` environment variables.
+"""Settings: each declared once in ``SETTINGS``, overridden by ``DIGITS_*`` environment variables.
 
 ``create_app`` layers them: ``DEFAULTS``, then ``from_environ(os.environ)``, then the test
-config. Each setting's environment variable is ``DIGITS_`` + its name.
+config. Each setting's environment variable is ``DIGITS_`` + its name (``Setting.env``).
+``DEFAULTS``, ``from_environ`` and the README's configuration table all derive from ``SETTINGS``;
+a script makes the table from ``Setting.env``, ``Setting.shown_default`` and ``Setting.description``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DEFAULTS: dict[str, Any] = {
-    # Every *.npz in this folder is loaded at start-up; a model's name is its file's stem.
-    "MODEL_DIR": str(ROOT / "model"),
-    "DEFAULT_MODEL": "digits",
-    # Limits on what /predict accepts, checked before any large allocation.
-    "MAX_BYTES": 2 * 1024 * 1024,
-    "MAX_SIDE": 4096,
-    "MAX_PIXELS": 16_000_000,
-    # Below this confidence the page says "not sure" and shows the top two guesses.
-    "LOW_CONFIDENCE": 0.6,
-    # Signs the sample tokens of /predict answers. Unset, a random key is made at start-up:
-    # shared by the workers of one preloading gunicorn, but not by separate processes.
-    "SECRET_KEY": None,
-    # The feedback database: a path, or a SQLite file: URI; created on first use.
-    "FEEDBACK_DB": str(ROOT / "instance" / "feedback.sqlite"),
-    # The feedback database's size cap; past it feedback answers 503 and prediction goes on.
-    "FEEDBACK_MAX_BYTES": 1024 * 1024 * 1024,
-}
+# A key this short can be guessed; 16 characters is the rule since keys were first configurable.
+MIN_KEY_CHARS = 16
+MAKE_A_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
-_PARSERS = {
-    "MODEL_DIR": str,
-    "DEFAULT_MODEL": str,
-    "MAX_BYTES": int,
-    "MAX_SIDE": int,
-    "MAX_PIXELS": int,
-    "LOW_CONFIDENCE": float,
-    "SECRET_KEY": str,
-    "FEEDBACK_DB": str,
-    "FEEDBACK_MAX_BYTES": int,
-}
+Key = str | bytes
 
 
 class SettingsError(ValueError):
     """A ``DIGITS_*`` variable that cannot be used; the message names it."""
 
 
+def text(raw: str) -> str:
+    """Any string, as given."""
+    return raw
+
+
+def positive_int(raw: str) -> int:
+    """A whole number above zero."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("is not a valid int") from None
+    if value <= 0:
+        raise ValueError("must be positive")
+    return value
+
+
+def positive_float(raw: str) -> float:
+    """A number above zero."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("is not a valid float") from None
+    if not value > 0:  # also refuses nan
+        raise ValueError("must be positive")
+    return value
+
+
+def key_list(raw: str) -> tuple[str, ...]:
+    """Comma-separated secret keys, newest first; spaces around each are dropped.
+
+    Lengths are checked by ``secret_keys`` once all configuration layers are applied.
+    """
+    return tuple(key.strip() for key in raw.split(","))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name (the variable is ``DIGITS_<name>``), default, parser and meaning."""
+
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    description: str
+    # How the README shows the default when the value itself is not what a reader should see
+    # (an absolute path of this checkout, or "none, so ...").
+    default_text: str | None = None
+    # A secret's value never appears in an error message.
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return f"DIGITS_{self.name}"
+
+    @property
+    def shown_default(self) -> str:
+        return self.default_text if self.default_text is not None else str(self.default)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "MODEL_DIR",
+        str(ROOT / "model"),
+        text,
+        "every `*.npz` in this folder is loaded at start-up; a model's name is its file's stem",
+        default_text="`model/` of this repository",
+    ),
+    Setting("DEFAULT_MODEL", "digits", text, "the model `/predict` uses without `?model=`"),
+    Setting("MAX_BYTES", 2 * 1024 * 1024, positive_int, "largest image accepted, in bytes"),
+    Setting("MAX_SIDE", 4096, positive_int, "largest width or height accepted, in pixels"),
+    Setting("MAX_PIXELS", 16_000_000, positive_int, "largest width x height accepted"),
+    Setting("LOW_CONFIDENCE", 0.6, positive_float, 'below this confidence the page says "not sure"'),
+    Setting(
+        "SECRET_KEY",
+        None,
+        key_list,
+        "signs the `sample` tokens: comma-separated keys of at least 16 characters, newest first; the first signs, "
+        "any verifies (rotate by putting a new key in front); set it so tokens outlive a restart or are shared by "
+        "several servers (the workers of one gunicorn share the start-up key)",
+        default_text="one random key made at start-up",
+        secret=True,
+    ),
+    Setting(
+        "SAMPLE_MAX_AGE",
+        24 * 60 * 60,
+        positive_int,
+        "how many seconds after a reading its `sample` token is still accepted as feedback",
+    ),
+    Setting(
+        "FEEDBACK_DB",
+        str(ROOT / "instance" / "feedback.sqlite"),
+        text,
+        "the feedback database: a path, or a SQLite `file:` URI; created on first use",
+        default_text="`instance/feedback.sqlite`",
+    ),
+    Setting(
+        "FEEDBACK_MAX_BYTES",
+        1024 * 1024 * 1024,
+        positive_int,
+        "the feedback database's size cap in bytes; past it feedback answers 503 and reading digits goes on",
+    ),
+)
+
+DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTINGS}
+
+
 def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The settings given as ``DIGITS_<NAME>`` variables in ``environ``, parsed."""
+    """The settings given as ``DIGITS_<NAME>`` variables in ``environ``, parsed; empty ones are unset."""
     settings: dict[str, Any] = {}
-    for name, parse in _PARSERS.items():
-        raw = environ.get(f"DIGITS_{name}")
+    for setting in SETTINGS:
+        raw = environ.get(setting.env)
         if raw is None or raw == "":
             continue
         try:
-            value = parse(raw)
-        except ValueError:
-            raise SettingsError(f"DIGITS_{name}={raw!r} is not a valid {parse.__name__}") from None
-        if parse is not str and value <= 0:
-            raise SettingsError(f"DIGITS_{name}={raw!r} must be positive")
-        settings[name] = value
+            settings[setting.name] = setting.parse(raw)
+        except ValueError as e:
+            given = setting.env if setting.secret else f"{setting.env}={raw!r}"
+            raise SettingsError(f"{given} {e}") from None
     return settings
+
+
+def secret_keys(value: Key | Sequence[Key]) -> list[Key]:
+    """The configured ``SECRET_KEY`` (one key, or several newest first) as a list, each long enough.
+
+    Raises ``SettingsError`` naming the short key by its place, never echoing it.
+    """
+    keys = [value] if isinstance(value, str | bytes) else list(value)
+    if not keys:
+        raise SettingsError(f"DIGITS_SECRET_KEY holds no key: give one, e.g. the output of {MAKE_A_KEY}")
+    for place, key in enumerate(keys, start=1):
+        if not isinstance(key, str | bytes):
+            raise SettingsError(f"SECRET_KEY must be a string or a list of strings, not {type(key).__name__}")
+        if len(key) < MIN_KEY_CHARS:
+            which = "DIGITS_SECRET_KEY" if len(keys) == 1 else f"key {place} of {len(keys)} in DIGITS_SECRET_KEY"
+            raise SettingsError(
+                f"{which} is too short to sign anything ({len(key)} characters): give at least {MIN_KEY_CHARS} "
+                f"random characters, e.g. the output of {MAKE_A_KEY}"
+            )
+    return keys

@@ -13,19 +13,70 @@ load. Only loopback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
+import os
 import runpy
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from tests.support.canvas import drawn_digit
-from tests.support.server import ROOT, gunicorn
+from scripts.drawing import drawn_digit  # noqa: E402
+
+
+@contextlib.contextmanager
+def gunicorn(timeout: float = 60) -> Iterator[tuple[int, subprocess.Popen]]:
+    """Run ``gunicorn wsgi:app`` as gunicorn.conf.py configures it, but bound to a free loopback
+    port and with a feedback database in a temporary folder; yield (port, master process) once
+    /healthz answers, and stop it afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="load-") as scratch, open(Path(scratch) / "gunicorn.log", "w+") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=ROOT,
+            env={**os.environ, "DIGITS_FEEDBACK_DB": str(Path(scratch) / "feedback.sqlite")},
+            stdout=subprocess.DEVNULL,  # the access log: one line a request
+            stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while not healthy(port):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"gunicorn did not start on port {port}: {log.read()[-2000:]}")
+                time.sleep(0.1)
+            yield port, process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def healthy(port: int) -> bool:
+    """Whether the server on ``port`` answers GET /healthz with 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
 
 
 def hammer(port: int, method: str, path: str, body: bytes | None, headers: dict, connections: int, seconds: float):
@@ -97,18 +148,17 @@ def main(argv: list[str] | None = None) -> int:
 
     png = drawn_digit("7", size=280)
     predict = ("POST", f"/predict?model={args.model}", png, {"Content-Type": "image/png"})
-    workers = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["workers"]
-    with gunicorn(workers=workers) as server:
-        port = int(server.url.rsplit(":", 1)[1])
-        started = wait_for_workers(server.process.pid, workers)
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    with gunicorn() as (port, master):
+        started = wait_for_workers(master.pid, settings["workers"])
         # A worker's first requests grow it once (allocator arenas for its threads, NumPy and
         # Pillow buffers); the warm-up keeps that out of the before/after comparison, which
         # looks for growth under sustained load.
         hammer(port, *predict, args.connections, args.warmup)
-        before = worker_rss(server.process.pid)
+        before = worker_rss(master.pid)
         print(
-            f"gunicorn (gunicorn.conf.py) on {server.url}, {len(before)} workers x "
-            f"{runpy.run_path(str(ROOT / 'gunicorn.conf.py'))['threads']} threads; "
+            f"gunicorn (gunicorn.conf.py) on http://127.0.0.1:{port}, {len(before)} workers x "
+            f"{settings['threads']} threads; "
             f"{args.connections} connections, {args.seconds:g} s per endpoint after {args.warmup:g} s of warm-up"
         )
         rows = []
@@ -121,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             rate = len(statuses) / elapsed
             p50, p99 = np.percentile(latencies, [50, 99])
             rows.append((name, rate, p50, p99, len(statuses), bad))
-        after = worker_rss(server.process.pid)
+        after = worker_rss(master.pid)
 
     print(f"{'endpoint':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
     for name, rate, p50, p99, count, bad in rows:

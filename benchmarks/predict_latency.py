@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app
 from model import preprocess
-from tests.support.canvas import drawn_digit
+from scripts.drawing import drawn_digit
 
 
 def timings(work: Callable[[], object], n: int) -> np.ndarray:

@@ -12,6 +12,7 @@ and what is wrong.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
 import zlib
@@ -20,18 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from model import download
 from model.fileio import atomic_write
-
-ROWS = COLS = 28
-PIXELS = ROWS * COLS
-
-# The four standard MNIST files, with the MD5 of each one's uncompressed contents.
-MNIST_FILES = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
+from model.shape import PIXELS, SIDE
 
 _IDX_UBYTE = 0x08  # the IDX type code for unsigned bytes, the only one MNIST uses
 
@@ -128,7 +120,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
 def read_idx_images(path: str | Path) -> np.ndarray:
     """IDX image file -> (n, 28, 28) uint8."""
     images = read_idx(path, expected_dims=3)
-    if images.shape[1:] != (ROWS, COLS):
+    if images.shape[1:] != (SIDE, SIDE):
         raise DataError(path, "byte 8", f"images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
     return images
 
@@ -211,7 +203,7 @@ def read_kaggle_csv(path: str | Path) -> Dataset:
     if labelled:
         _check_range(path, table[:, :1], rows, 0, 9, "label", first_col=0, header=header)
         labels = table[:, 0].copy()
-    images = pixels.astype(np.uint8).reshape(-1, ROWS, COLS)
+    images = pixels.astype(np.uint8).reshape(-1, SIDE, SIDE)
     return Dataset(images, labels, [path])
 
 
@@ -294,10 +286,6 @@ def split(n: int, validation: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m model.data download DIR [--mirror URL ...]``."""
-    import argparse
-
-    from model import download
-
     parser = argparse.ArgumentParser(prog="python -m model.data", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     download.add_arguments(commands.add_parser("download", help="fetch the four MNIST files into DIR"))

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from model.data import MNIST_FILES
 from model.fileio import atomic_write
+from model.mnist import MNIST_FILES
 from model.progress import ProgressBar
 
 DEFAULT_MIRRORS = [

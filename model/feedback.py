@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from model import data
+from model.shape import PIXELS, SIDE
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS samples (
     id         INTEGER PRIMARY KEY,
     sample_id  TEXT NOT NULL UNIQUE,
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS samples (
     model      TEXT NOT NULL,
     prediction INTEGER NOT NULL CHECK (prediction BETWEEN 0 AND 9),
     label      INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
-    pixels     BLOB NOT NULL CHECK (length(pixels) = 784)
+    pixels     BLOB NOT NULL CHECK (length(pixels) = {PIXELS})
 )
 """
 BUSY_TIMEOUT_MS = 10_000  # several workers write at once; each write takes well under a millisecond
@@ -84,8 +85,8 @@ class FeedbackStore:
         their answer), so no drawing is counted twice.
         """
         pixels = np.asarray(pixels)
-        if pixels.shape != (data.ROWS, data.COLS) or pixels.dtype != np.uint8:
-            raise ValueError(f"pixels must be a (28, 28) uint8 array, got {pixels.shape} {pixels.dtype}")
+        if pixels.shape != (SIDE, SIDE) or pixels.dtype != np.uint8:
+            raise ValueError(f"pixels must be a ({SIDE}, {SIDE}) uint8 array, got {pixels.shape} {pixels.dtype}")
         if not (0 <= prediction <= 9 and 0 <= label <= 9):
             raise ValueError(f"prediction and label must be digits 0-9, got {prediction} and {label}")
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -134,17 +135,12 @@ def read_samples(path: str | Path) -> data.Dataset:
             raise data.DataError(path, None, f"cannot read it as a feedback database: {e}") from None
     except sqlite3.Error as e:
         raise data.DataError(path, None, f"cannot read it as a feedback database: {e}") from None
-    images = np.zeros((len(rows), data.ROWS, data.COLS), dtype=np.uint8)
+    images = np.zeros((len(rows), SIDE, SIDE), dtype=np.uint8)
     labels = np.zeros(len(rows), dtype=np.int64)
     for k, (label, pixels) in enumerate(rows):
-        if (
-            not isinstance(pixels, bytes)
-            or len(pixels) != data.PIXELS
-            or not isinstance(label, int)
-            or not 0 <= label <= 9
-        ):
-            raise data.DataError(path, f"sample {k + 1}", "is not a 28x28 image with a digit label")
-        images[k] = np.frombuffer(pixels, dtype=np.uint8).reshape(data.ROWS, data.COLS)
+        if not isinstance(pixels, bytes) or len(pixels) != PIXELS or not isinstance(label, int) or not 0 <= label <= 9:
+            raise data.DataError(path, f"sample {k + 1}", f"is not a {SIDE}x{SIDE} image with a digit label")
+        images[k] = np.frombuffer(pixels, dtype=np.uint8).reshape(SIDE, SIDE)
         labels[k] = label
     return data.Dataset(images, labels, [path])
 

@@ -1,478 +1,183 @@
-"""Report figures drawn with Pillow alone: training curves, a confusion matrix, a grid of mistakes.
+"""Report figures drawn with matplotlib (Agg, no display): training curves, a confusion matrix, a grid of mistakes.
 
-Each function writes one PNG through ``atomic_write``, so a half-written figure never replaces
-a good one. Only Pillow's bundled font is used (``ImageFont.load_default``), so no system font
-files are needed; without FreeType the figures still render, with Pillow's small bitmap font.
+matplotlib is a training dependency (``digits[train]``) that the Docker image and the web app
+never have: only the trainer and this module's command import this module. Each figure is one
+PNG written through ``atomic_write``, so a half-written figure never replaces a good one, and
+the same input gives the same bytes (no software or date stamp in the file).
+
+Redraw a model's committed figures from what its training saved::
+
+    python -m model.figures model/digits.npz --data ../shared/data/mnist
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
+import argparse
+import contextlib
+import json
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
+import matplotlib.style
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize, PowerNorm
+from matplotlib.figure import Figure
+from matplotlib.offsetbox import AnchoredOffsetbox, HPacker, TextArea
+from matplotlib.ticker import FixedLocator, MaxNLocator, StrMethodFormatter
 from numpy.typing import ArrayLike
-from PIL import Image, ImageDraw, ImageFont
 
+from model import data
 from model.fileio import atomic_write
+from model.metrics import confusion_matrix
+from model.network import Network
+from model.shape import SIDE
 
-__all__ = ["confusion_matrix_figure", "mistakes_grid", "training_curves"]
+__all__ = ["confusion_matrix_figure", "main", "mistakes_grid", "network_title", "redraw", "training_curves"]
 
-_WHITE = (255, 255, 255)
-_TEXT = (40, 40, 40)
-_MUTED = (110, 110, 110)
-_FAINT = (185, 185, 185)
-_FRAME = (170, 170, 170)
-_GRID = (232, 232, 232)
-_TRAIN = (31, 119, 180)  # blue
-_VALID = (230, 97, 1)  # orange
-_ERROR = (200, 30, 30)
-
-# Colour ramps (light -> dark) for the confusion matrix.
-_BLUES = ((222, 235, 247), (107, 174, 214), (8, 48, 107))
-_REDS = ((255, 236, 228), (248, 131, 100), (153, 0, 13))
-
-# Text sizes in pixels, chosen to stay legible when a README shows the PNG ~880 pixels wide.
-_TICK = 14.0  # tick labels, cell counts, legends, notes
-_LABEL = 16.0  # axis titles
-_PANEL = 18.0  # the title over each plot
-_TITLE = 20.0  # figure titles
-_CAPTION = 16.0  # the mistakes grid's captions
-
-_ARROW = object()  # a token in _Canvas.rich_text's parts: the font may have no arrow glyph
-
-
-@functools.lru_cache(maxsize=64)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (ImportError, OSError, TypeError, ValueError):  # no FreeType, or Pillow < 10.1
-        return ImageFont.load_default()
+_DPI = 100  # figure sizes are given in pixels: inches = pixels / _DPI
+_TEXT, _MUTED, _FAINT, _FRAME = "#282828", "#6e6e6e", "#b9b9b9", "#aaaaaa"
+_TRAIN, _VALID, _ERROR = "#1f77b4", "#e66101", "#c81e1e"
+_STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 13,
+    "figure.titlesize": 15,
+    "text.color": _TEXT,
+    "axes.labelcolor": _TEXT,
+    "axes.edgecolor": _FRAME,
+    "axes.axisbelow": True,
+    "grid.color": "#e8e8e8",
+    "xtick.color": _FRAME,
+    "ytick.color": _FRAME,
+    "xtick.labelcolor": _MUTED,
+    "ytick.labelcolor": _MUTED,
+    "legend.edgecolor": _FRAME,
+    "legend.fancybox": False,
+}
 
 
-class _Canvas:
-    """An RGB image addressed in logical pixels, drawn ``scale`` times larger and shrunk at the end.
-
-    Pillow draws lines without antialiasing; supersampling gives smooth curves and dots.
-    """
-
-    def __init__(self, width: int, height: int, scale: int = 2, resample: int = Image.Resampling.LANCZOS):
-        self.width, self.height, self.scale, self.resample = width, height, scale, resample
-        self.image = Image.new("RGB", (width * scale, height * scale), _WHITE)
-        self.draw = ImageDraw.Draw(self.image)
-
-    def _xy(self, x: float, y: float) -> tuple[float, float]:
-        return x * self.scale, y * self.scale
-
-    def _font(self, size: float) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-        return _font(max(1, round(size * self.scale)))
-
-    def line(self, points: Sequence[tuple[float, float]], fill, width: float = 1.0) -> None:
-        w = max(1, round(width * self.scale))
-        self.draw.line([self._xy(x, y) for x, y in points], fill=fill, width=w, joint="curve")
-
-    def dashed_line(self, p: tuple[float, float], q: tuple[float, float], fill, dash: float = 4.0) -> None:
-        length = math.dist(p, q)
-        steps = max(1, int(length / dash))
-        for i in range(0, steps, 2):
-            a, b = i / steps, min(i + 1, steps) / steps
-            self.line(
-                [
-                    (p[0] + (q[0] - p[0]) * a, p[1] + (q[1] - p[1]) * a),
-                    (p[0] + (q[0] - p[0]) * b, p[1] + (q[1] - p[1]) * b),
-                ],
-                fill,
-            )
-
-    def rect(self, box: Sequence[float], fill=None, outline=None, width: float = 1.0) -> None:
-        x0, y0, x1, y1 = (v * self.scale for v in box)
-        w = max(1, round(width * self.scale))
-        self.draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=fill, outline=outline, width=w)
-
-    def dot(self, x: float, y: float, radius: float, fill, outline=None, width: float = 1.0) -> None:
-        s = self.scale
-        w = max(1, round(width * s))
-        self.draw.ellipse(
-            (x * s - radius * s, y * s - radius * s, x * s + radius * s, y * s + radius * s),
-            fill=fill,
-            outline=outline,
-            width=w,
-        )
-
-    def polygon(self, points: Sequence[tuple[float, float]], fill) -> None:
-        self.draw.polygon([self._xy(x, y) for x, y in points], fill=fill)
-
-    def text_width(self, text: str, size: float) -> float:
-        left, _, right, _ = self._font(size).getbbox(text)
-        return (right - left) / self.scale
-
-    def text_height(self, size: float) -> float:
-        """The height of a digit: text is aligned on digits so labels in a row share a baseline."""
-        _, top, _, bottom = self._font(size).getbbox("0")
-        return (bottom - top) / self.scale
-
-    def text(
-        self, x: float, y: float, text: str, size: float, fill=_TEXT, ha: str = "left", va: str = "top"
-    ) -> tuple[float, float, float, float]:
-        """Draw ``text`` aligned on (x, y); return its box (x0, y0, x1, y1) in logical pixels."""
-        font = self._font(size)
-        left, _, right, _ = font.getbbox(text)
-        _, top, _, bottom = font.getbbox("0")
-        w, h = (right - left) / self.scale, (bottom - top) / self.scale
-        x0 = x - {"left": 0.0, "center": w / 2, "right": w}[ha]
-        y0 = y - {"top": 0.0, "center": h / 2, "bottom": h}[va]
-        self.draw.text((x0 * self.scale - left, y0 * self.scale - top), text, font=font, fill=fill)
-        return x0, y0, x0 + w, y0 + h
-
-    def vtext(self, x: float, y: float, text: str, size: float, fill=_TEXT) -> None:
-        """Draw ``text`` turned 90° anticlockwise, centred on (x, y)."""
-        font = self._font(size)
-        left, top, right, bottom = font.getbbox(text)
-        mask = Image.new("L", (right - left + 2, bottom - top + 2), 0)
-        ImageDraw.Draw(mask).text((1 - left, 1 - top), text, font=font, fill=255)
-        mask = mask.rotate(90, expand=True)
-        at = (round(x * self.scale - mask.width / 2), round(y * self.scale - mask.height / 2))
-        self.image.paste(Image.new("RGB", mask.size, fill), at, mask)
-
-    def rich_text(
-        self, x: float, y: float, parts: Sequence[tuple[Any, Any]], size: float, ha: str = "center", va: str = "center"
-    ) -> None:
-        """Draw (text, colour) runs side by side; the ``_ARROW`` token draws a right arrow."""
-        arrow_w, gap = size * 0.9, size * 0.25  # together as wide as _part_width says
-        total = self.rich_text_width(parts, size)
-        cx = x - {"left": 0.0, "center": total / 2, "right": total}[ha]
-        h = self.text_height(size)
-        mid = y - {"top": -h / 2, "center": 0.0, "bottom": h / 2}[va]
-        for part, colour in parts:
-            if part is _ARROW:
-                x0, x1 = cx + gap, cx + gap + arrow_w
-                head = size * 0.32
-                self.line([(x0, mid), (x1 - head * 0.6, mid)], colour, width=max(1.0, size / 11))
-                self.polygon([(x1, mid), (x1 - head, mid - head * 0.75), (x1 - head, mid + head * 0.75)], colour)
-            else:
-                self.text(cx, mid, part, size, colour, ha="left", va="center")
-            cx += self._part_width(part, size)
-
-    def _part_width(self, part: Any, size: float) -> float:
-        return size * 1.4 if part is _ARROW else self.text_width(part, size)
-
-    def rich_text_width(self, parts: Sequence[tuple[Any, Any]], size: float) -> float:
-        return sum(self._part_width(p, size) for p, _ in parts)
-
-    def paste(self, img: Image.Image, x: float, y: float) -> None:
-        self.image.paste(img.convert("RGB"), (round(x * self.scale), round(y * self.scale)))
-
-    def finish(self) -> Image.Image:
-        if self.scale == 1:
-            return self.image
-        return self.image.resize((self.width, self.height), self.resample)
+@contextlib.contextmanager
+def _drawing(path: str | PathLike[str], width: int, height: int, layout: str | None = "constrained") -> Iterator[Figure]:
+    """A white ``width`` x ``height`` pixel figure, written to ``path`` as a PNG when the block ends."""
+    # "default" first, so a matplotlibrc on the machine cannot change the figures.
+    with matplotlib.style.context(["default", _STYLE]):
+        fig = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, layout=layout)
+        yield fig
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=_DPI, metadata={"Software": None})
 
 
-def _save(image: Image.Image, path: str | PathLike[str]) -> None:
-    with atomic_write(path) as f:
-        image.save(f, format="PNG")
+def _rich_text(fig: Figure, x: float, y: float, parts: Sequence[tuple[str, str]], size: float) -> None:
+    """(text, colour) runs side by side, centred on figure pixel (x, y) counted from the top left."""
+    runs = [TextArea(text, textprops={"color": colour, "fontsize": size}) for text, colour in parts]
+    box = AnchoredOffsetbox(
+        "center",
+        child=HPacker(children=runs, align="baseline", pad=0, sep=size / 4),
+        frameon=False,
+        pad=0,
+        borderpad=0,
+        bbox_to_anchor=(x / fig.bbox.width, 1 - y / fig.bbox.height),
+        bbox_transform=fig.transFigure,
+    )
+    fig.add_artist(box)
 
 
-# --------------------------------------------------------------------------------------------
-# Training curves
+def network_title(net: Network) -> str:
+    """The figures' title for a network, e.g. ``784-800-800-10 relu, cross-entropy``."""
+    return f"{'-'.join(map(str, net.sizes))} {net.activation}, {net.cost}"
 
 
-def _nice_step(span: float, target: int) -> float:
-    raw = span / max(target, 1)
-    magnitude = 10.0 ** math.floor(math.log10(raw))
-    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if m * magnitude >= raw * (1 - 1e-9):
-            return m * magnitude
-    return 10.0 * magnitude
+# -- training curves ---------------------------------------------------------------------------
 
 
-def _ticks(lo: float, hi: float, target: int = 5) -> tuple[float, float, list[float]]:
-    """Round tick values covering [lo, hi]; return (axis_lo, axis_hi, ticks)."""
-    if not hi > lo:
-        pad = abs(lo) * 0.05 or 0.5
-        lo, hi = lo - pad, hi + pad
-    step = _nice_step(hi - lo, target)
-    start = math.floor(lo / step + 1e-9) * step
-    stop = math.ceil(hi / step - 1e-9) * step
-    ticks = [start + i * step for i in range(round((stop - start) / step) + 1)]
-    return start, stop, ticks
+def _validation_accuracy(record: Mapping[str, Any]) -> Any:
+    # Older metrics files call the validation accuracy "test_accuracy".
+    return record.get("validation_accuracy", record.get("test_accuracy"))
 
 
-def _decimals(ticks: Sequence[float]) -> int:
-    """The fewest decimals that tell the ticks apart (0.25 steps need 2, 0.5 steps need 1)."""
-    for d in range(7):
-        if all(abs(round(t, d) - t) < 1e-9 * max(1.0, abs(t)) for t in ticks):
-            return d
-    return 6
-
-
-def _epoch_ticks(first: int, last: int) -> list[int]:
-    if last <= first:
-        return [first]
-    step = next(m * 10**e for e in range(12) for m in (1, 2, 5) if (last - first) / (m * 10**e) <= 8)
-    ticks = [t for t in range(step * math.ceil(first / step), last + 1, step)]
-    # Show the first epoch too, unless its label would crowd the next one.
-    if not ticks or ticks[0] - first >= 0.75 * step:
-        ticks.insert(0, first)
-    return ticks
-
-
-@dataclass
-class _Axes:
-    box: tuple[float, float, float, float]  # plot area (x0, y0, x1, y1), logical pixels
-    xlim: tuple[float, float]
-    ylim: tuple[float, float]
-
-    def px(self, x: float, y: float) -> tuple[float, float]:
-        x0, y0, x1, y1 = self.box
-        fx = (x - self.xlim[0]) / (self.xlim[1] - self.xlim[0])
-        fy = (y - self.ylim[0]) / (self.ylim[1] - self.ylim[0])
-        return x0 + fx * (x1 - x0), y1 - fy * (y1 - y0)
-
-
-def _draw_axes(
-    canvas: _Canvas, axes: _Axes, xticks: Sequence[float], yticks: Sequence[float], xlabel: str, ylabel: str, title: str
-) -> None:
-    x0, y0, x1, y1 = axes.box
-    ydec = _decimals(yticks)
-    for t in yticks:
-        _, py = axes.px(axes.xlim[0], t)
-        canvas.line([(x0, py), (x1, py)], _GRID)
-        canvas.line([(x0 - 5, py), (x0, py)], _FRAME)
-        canvas.text(x0 - 8, py, f"{t:.{ydec}f}", _TICK, _MUTED, ha="right", va="center")
-    for t in xticks:
-        px, _ = axes.px(t, axes.ylim[0])
-        canvas.line([(px, y0), (px, y1)], _GRID)
-        canvas.line([(px, y1), (px, y1 + 5)], _FRAME)
-        canvas.text(px, y1 + 9, f"{t:g}", _TICK, _MUTED, ha="center", va="top")
-    canvas.rect((x0, y0, x1 + 1, y1 + 1), outline=_FRAME)
-    canvas.text((x0 + x1) / 2, y1 + 32, xlabel, _LABEL, _TEXT, ha="center", va="top")
-    widest = max(canvas.text_width(f"{t:.{ydec}f}", _TICK) for t in yticks)
-    canvas.vtext(x0 - 8 - widest - 18, (y0 + y1) / 2, ylabel, _LABEL, _TEXT)
-    canvas.text((x0 + x1) / 2, y0 - 14, title, _PANEL, _TEXT, ha="center", va="bottom")
-
-
-def _sample_path(points: Sequence[tuple[float, float]], every: float = 3.0) -> list[tuple[float, float]]:
-    """Points along a polyline, ``every`` pixels apart: what a label placed on it would cover."""
-    out = list(points[:1])
-    for p, q in itertools.pairwise(points):
-        n = max(1, int(math.dist(p, q) / every))
-        out.extend((p[0] + (q[0] - p[0]) * i / n, p[1] + (q[1] - p[1]) * i / n) for i in range(1, n + 1))
-    return out
-
-
-def _covered(box: Sequence[float], points: Sequence[tuple[float, float]], margin: float = 3.0) -> int:
-    x0, y0, x1, y1 = box
-    return sum(x0 - margin <= x <= x1 + margin and y0 - margin <= y <= y1 + margin for x, y in points)
-
-
-def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def _inside(box: Sequence[float], outer: Sequence[float]) -> bool:
-    return box[0] >= outer[0] and box[1] >= outer[1] and box[2] <= outer[2] and box[3] <= outer[3]
-
-
-def _series(canvas: _Canvas, points: Sequence[tuple[float, float]], colour, markers: bool) -> None:
-    if len(points) > 1:
-        canvas.line(points, colour, width=2.2)
-    if markers or len(points) == 1:
-        for x, y in points:
-            canvas.dot(x, y, 3.0, colour)
+def _per_epoch(history: Sequence[Mapping[str, Any]], value: Any, scale: float = 1.0) -> tuple[list[int], list[float]]:
+    """(epochs, values) of the records where ``value(record)`` was measured and is finite."""
+    pairs = [(int(r["epoch"]), scale * float(v)) for r in history if (v := value(r)) is not None]
+    pairs = [(e, v) for e, v in pairs if math.isfinite(v)]
+    return [e for e, _ in pairs], [v for _, v in pairs]
 
 
 def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[str], title: str = "") -> None:
-    """Plot cost and accuracy per epoch side by side; write a ~1000x460 PNG to ``path``.
+    """Plot cost and accuracy per epoch side by side; write a 1000x460 PNG to ``path``.
 
     ``history`` holds one mapping per epoch (``EpochRecord.as_dict()``) with ``epoch``
-    (1-based), ``cost``, ``train_accuracy`` and ``test_accuracy`` (the validation accuracy,
-    0-1, or None when not measured). The accuracy axis zooms in on the data, up to 100%, and
-    the epoch with the best validation accuracy is marked. Raises ValueError on an empty history.
+    (1-based), ``cost``, ``train_accuracy`` and ``validation_accuracy`` (or, in older files,
+    ``test_accuracy``; 0-1, or None when not measured). The accuracy axis zooms in on the data,
+    up to 100%, and the epoch with the best validation accuracy is marked. Raises ValueError on
+    an empty history.
     """
     if not history:
         raise ValueError("history is empty: nothing to plot")
+    cost = _per_epoch(history, lambda r: r.get("cost"))
+    train = _per_epoch(history, lambda r: r.get("train_accuracy"), 100)
+    valid = _per_epoch(history, _validation_accuracy, 100)
     epochs = [int(r["epoch"]) for r in history]
-    cost = [
-        (e, float(r["cost"]))
-        for e, r in zip(epochs, history, strict=True)
-        if r.get("cost") is not None and math.isfinite(float(r["cost"]))
-    ]
-    train = [
-        (e, 100.0 * float(r["train_accuracy"]))
-        for e, r in zip(epochs, history, strict=True)
-        if r.get("train_accuracy") is not None
-    ]
-    valid = [
-        (e, 100.0 * float(r["test_accuracy"]))
-        for e, r in zip(epochs, history, strict=True)
-        if r.get("test_accuracy") is not None
-    ]
+    markers = {"marker": "o", "markersize": 3.5} if len(epochs) <= 40 else {}
 
-    width, height = 1000, 460
-    canvas = _Canvas(width, height)
-    top = 40.0
-    if title:
-        canvas.text(width / 2, 16, title, _TITLE, _TEXT, ha="center", va="top")
-        top += 32
-    plot_top, plot_bottom = top + 14, height - 62.0
+    with _drawing(path, 1000, 460) as fig:
+        fig.get_layout_engine().set(h_pad=0.08, wspace=0.08)
+        if title:
+            fig.suptitle(title)
+        cost_ax, acc_ax = fig.subplots(1, 2)
+        for ax in (cost_ax, acc_ax):
+            ax.grid(True)
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10], min_n_ticks=1))
+            ax.set_xlabel("epoch")
 
-    first, last = min(epochs), max(epochs)
-    pad = 0.03 * (last - first) if last > first else 1.0
-    xlim = (first - pad, last + pad)
-    xticks = _epoch_ticks(first, last)
-    markers = len(epochs) <= 40
+        cost_ax.plot(*cost, color=_TRAIN, linewidth=2, **markers)
+        cost_ax.set_ylim(bottom=min([0.0, *cost[1]]))  # from 0, so the fall is seen to scale
+        cost_ax.set(title="cost per epoch", ylabel="cost")
 
-    # Left panel: cost.
-    costs = [c for _, c in cost] or [0.0, 1.0]
-    lo, hi, yticks = _ticks(min(0.0, *costs), max(costs), 5)  # from 0, so the fall is seen to scale
-    left = _Axes((92, plot_top, 472, plot_bottom), xlim, (lo, hi))
-    _draw_axes(canvas, left, xticks, yticks, "epoch", "cost", "cost per epoch")
-    _series(canvas, [left.px(e, c) for e, c in cost], _TRAIN, markers)
-
-    # Right panel: accuracy, zoomed so that 98% and 99% are far apart.
-    values = [a for _, a in train + valid] or [0.0, 100.0]
-    low = min(values)
-    lo, hi, yticks = _ticks(max(0.0, low - max(0.5, 0.08 * (100 - low))), max(100.0, max(values)), 6)
-    right = _Axes((596, plot_top, 976, plot_bottom), xlim, (lo, hi))
-    _draw_axes(canvas, right, xticks, yticks, "epoch", "accuracy (%)", "accuracy (%) per epoch")
-    train_px = [right.px(e, a) for e, a in train]
-    valid_px = [right.px(e, a) for e, a in valid]
-    _series(canvas, train_px, _TRAIN, markers)
-    _series(canvas, valid_px, _VALID, markers)
-    occupied = _sample_path(train_px) + _sample_path(valid_px)
-
-    label_box = None
-    if valid:
-        best = max(range(len(valid)), key=lambda i: (valid[i][1], -i))  # the earliest of equals
-        bx, by = valid_px[best]
-        canvas.dashed_line((bx, by + 7), (bx, right.box[3]), _VALID)
-        canvas.dot(bx, by, 5.5, _VALID, outline=_WHITE, width=1.5)
-        text = f"best {valid[best][1]:.2f}% (epoch {valid[best][0]})"
-        label_box = _best_label(canvas, right, (bx, by), text, occupied)
-    entries = [("training", _TRAIN), ("validation", _VALID) if valid else ("no validation data", None)]
-    _legend(canvas, right, entries, occupied, avoid=label_box)
-
-    _save(canvas.finish(), path)
+        low = min(train[1] + valid[1], default=0.0)
+        high = max(train[1] + valid[1], default=100.0)
+        bottom = max(0.0, low - max(0.5, 0.08 * (100 - low)))  # zoomed in, so that 98% and 99% are far apart
+        acc_ax.set_ylim(bottom, max(100.0, high))
+        acc_ax.yaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))
+        acc_ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}%"))
+        acc_ax.set(title="accuracy per epoch", ylabel="accuracy")
+        acc_ax.plot(*train, color=_TRAIN, linewidth=2, label="training", **markers)
+        if valid[0]:
+            acc_ax.plot(*valid, color=_VALID, linewidth=2, label="validation", **markers)
+            best = int(np.argmax(valid[1]))  # the earliest of equals
+            epoch, accuracy = valid[0][best], valid[1][best]
+            # vlines, not axvline: the legend's "best" place may then cover the dashed line, never a curve.
+            acc_ax.vlines(epoch, bottom, accuracy, color=_VALID, linestyle="--", linewidth=1)
+            # One point drawn with a dashed style: the legend shows the dot and the dashed line.
+            acc_ax.plot(
+                [epoch], [accuracy], "o--", color=_VALID, markersize=9, markeredgecolor="white", markeredgewidth=1.5,
+                linewidth=1, label=f"best {accuracy:.2f}% (epoch {epoch})",
+            )  # fmt: skip
+        else:
+            acc_ax.plot([], [], " ", label="no validation data")
+        acc_ax.legend(loc="best", framealpha=1)
 
 
-def _best_label(
-    canvas: _Canvas, axes: _Axes, at: tuple[float, float], text: str, occupied: Sequence[tuple[float, float]]
-) -> tuple[float, float, float, float]:
-    """Label the best point beside it, where it hides the fewest curve points."""
-    size, padding, offset = _TICK, 5.0, 10.0
-    w = canvas.text_width(text, size) + 2 * padding
-    h = canvas.text_height(size) + 2 * padding
-    x, y = at
-    candidates = [
-        (x - w - offset, y - h - offset),
-        (x + offset, y - h - offset),
-        (x - w - offset, y + offset),
-        (x + offset, y + offset),
-        (x - w / 2, y + offset + 4),
-        (x - w / 2, y - h - offset - 4),
-        (x - w - offset, y - h / 2),
-        (x + offset, y - h / 2),
-        (x - w - offset, y + 2 * h),
-        (x - w / 2, y + 3 * h),
-    ]
-    inner = (axes.box[0] + 2, axes.box[1] + 2, axes.box[2] - 2, axes.box[3] - 2)
-
-    def score(c: tuple[float, float]) -> tuple[int, int]:
-        box = (c[0], c[1], c[0] + w, c[1] + h)
-        return (0 if _inside(box, inner) else 1, _covered(box, occupied))
-
-    cx, cy = min(candidates, key=score)
-    cx = min(max(cx, inner[0]), inner[2] - w)
-    cy = min(max(cy, inner[1]), inner[3] - h)
-    box = (cx, cy, cx + w, cy + h)
-    canvas.rect(box, fill=_WHITE, outline=_VALID)
-    canvas.text(cx + padding, cy + padding, text, size, _TEXT)
-    return box
+# -- confusion matrix --------------------------------------------------------------------------
 
 
-def _legend(
-    canvas: _Canvas,
-    axes: _Axes,
-    entries: Sequence[tuple[str, Any]],
-    occupied: Sequence[tuple[float, float]],
-    avoid: Sequence[float] | None,
-) -> None:
-    """Draw the legend in the plot corner where it hides the fewest curve points."""
-    size, padding, swatch, row = _TICK, 8.0, 24.0, 22.0
-    w = padding * 3 + swatch + max(canvas.text_width(t, size) for t, _ in entries)
-    h = padding * 2 + row * len(entries) - (row - canvas.text_height(size))
-    x0, y0, x1, y1 = axes.box
-    m = 8.0
-    corners = [(x1 - m - w, y1 - m - h), (x0 + m, y0 + m), (x1 - m - w, y0 + m), (x0 + m, y1 - m - h)]
-
-    def score(c: tuple[float, float]) -> tuple[bool, int]:
-        box = (c[0], c[1], c[0] + w, c[1] + h)
-        return (avoid is not None and _overlaps(box, avoid), _covered(box, occupied))
-
-    lx, ly = min(corners, key=score)
-    canvas.rect((lx, ly, lx + w, ly + h), fill=_WHITE, outline=_FRAME)
-    for i, (text, colour) in enumerate(entries):
-        cy = ly + padding + i * row + canvas.text_height(size) / 2
-        if colour is not None:
-            canvas.line([(lx + padding, cy), (lx + padding + swatch, cy)], colour, width=2.2)
-            canvas.dot(lx + padding + swatch / 2, cy, 3.0, colour)
-        canvas.text(lx + 2 * padding + swatch, cy, text, size, _TEXT if colour else _MUTED, va="center")
-
-
-# --------------------------------------------------------------------------------------------
-# Confusion matrix
-
-
-def _ramp(stops: Sequence[tuple[int, int, int]], t: float) -> tuple[int, int, int]:
-    t = min(max(t, 0.0), 1.0) * (len(stops) - 1)
-    i = min(int(t), len(stops) - 2)
-    f = t - i
-    a, b = stops[i], stops[i + 1]
-    return tuple(round(a[k] + (b[k] - a[k]) * f) for k in range(3))
-
-
-def _diagonal_colour(f: float) -> tuple[int, int, int]:
-    return _ramp(_BLUES, 0.25 + 0.75 * f)
-
-
-def _error_colour(f: float) -> tuple[int, int, int]:
-    # Starts part-way up the ramp so that one error is clearly tinted, not near-white.
-    return _ramp(_REDS, 0.12 + 0.88 * f)
-
-
-def _ink_for(colour: tuple[int, int, int]) -> tuple[int, int, int]:
-    r, g, b = colour
-    luminance = (0.299 * r + 0.587 * g + 0.114 * b) / 255
-    return _TEXT if luminance > 0.6 else _WHITE
-
-
-def _gradient_key(
-    canvas: _Canvas, x: float, y: float, label: str, colour: Callable[[float], Any], lo: str, hi: str, draw: bool = True
-) -> float:
-    """Draw ``label lo [gradient] hi`` from (x, y); return the x where it ends."""
-    size, bar_w, bar_h = _TICK, 100.0, 12.0
-    if not draw:
-        return x + sum(canvas.text_width(t, size) for t in (label, lo, hi)) + 10 + 6 + bar_w + 6
-    x = canvas.text(x, y, label, size, _TEXT, va="center")[2] + 10
-    x = canvas.text(x, y, lo, size, _MUTED, va="center")[2] + 6
-    for i in range(int(bar_w)):
-        canvas.rect((x + i, y - bar_h / 2, x + i + 1, y + bar_h / 2), fill=colour(i / (bar_w - 1)))
-    canvas.rect((x, y - bar_h / 2, x + bar_w, y + bar_h / 2), outline=_FAINT)
-    return canvas.text(x + bar_w + 6, y, hi, size, _MUTED, va="center")[2]
+def _ramp(name: str, start: float) -> ListedColormap:
+    """The upper part of a matplotlib colour map, so its lowest value is clearly tinted."""
+    return ListedColormap(colormaps[name](np.linspace(start, 1.0, 256)), name=f"{name}_from_{start}")
 
 
 def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title: str = "") -> None:
-    """Draw a (k, k) confusion matrix (rows = true label, columns = predicted) as a PNG heat map.
+    """Draw a (k, k) confusion matrix (rows = true label, columns = predicted) as a ~720x780 PNG.
 
-    Each cell shows its count. The diagonal (correct) is coloured blue by count; errors are red
-    on their own square-root scale, so a single mistake still shows against ~1000 correct
-    answers. Each row ends with its accuracy (recall) in percent.
+    Each cell shows its count. The diagonal (correct) is blue by count; errors are red on their
+    own square-root scale, so a single mistake still shows against ~1000 correct answers. Each
+    row ends with its accuracy (recall) in percent. Raises ValueError unless the matrix is a
+    non-empty square of non-negative counts.
     """
     counts = np.asarray(matrix)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.shape[0] == 0:
@@ -480,94 +185,69 @@ def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title:
     if np.any(counts < 0):
         raise ValueError("matrix counts must not be negative")
     counts = counts.astype(np.int64)
-    k = counts.shape[0]
-    diagonal = np.diag(counts)
-    off = counts.copy()
-    np.fill_diagonal(off, 0)
-    max_diag, max_off = int(diagonal.max()), int(off.max())
-    row_totals = counts.sum(axis=1)
-    total = int(counts.sum())
+    k, total = len(counts), int(counts.sum())
+    diagonal = np.eye(k, dtype=bool)
+    correct_norm = Normalize(0, max(1, int(counts[diagonal].max())))
+    max_error = int(counts[~diagonal].max(initial=0))
+    error_norm = PowerNorm(0.5, 0, max(1, max_error))
+    blues, reds = _ramp("Blues", 0.25), _ramp("Reds", 0.12)
+    colours = np.where(diagonal[..., None], blues(correct_norm(counts)), reds(error_norm(counts)))
+    colours[counts == 0] = 1.0  # white: nothing to see
 
-    cell = float(max(34, min(56, 560 // k)))
-    scratch = _Canvas(1, 1)
-    widest = scratch.text_width(str(int(counts.max())), _TICK)
-    count_size = _TICK * min(1.0, (cell - 10) / max(widest, 1.0))
+    with _drawing(path, 720, 780) as fig:
+        if title:
+            fig.suptitle(title)
+        grid = fig.add_gridspec(2, 2, height_ratios=[1, 0.035])
+        ax = fig.add_subplot(grid[0, :])
+        ax.imshow(colours, interpolation="nearest")
+        size = min(11.0, 110.0 / k)
+        for (i, j), n in np.ndenumerate(counts):
+            luminance = colours[i, j, :3] @ [0.299, 0.587, 0.114]
+            ink = _FAINT if n == 0 else _TEXT if luminance > 0.6 else "white"
+            ax.text(j, i, str(n), ha="center", va="center", color=ink, fontsize=size)
+        ax.set_xticks(range(k))
+        ax.set_yticks(range(k))
+        ax.set_xticks(np.arange(k + 1) - 0.5, minor=True)  # hairlines between cells, so zeros read as a grid
+        ax.set_yticks(np.arange(k + 1) - 0.5, minor=True)
+        ax.grid(which="minor", linewidth=1)
+        ax.tick_params(which="both", length=0)
+        ax.tick_params(labelcolor=_TEXT)
+        overall = f"overall accuracy {100 * np.trace(counts) / total:.2f}% of {total:,}" if total else "no examples"
+        ax.set_title(overall, fontsize=11, color=_MUTED)
+        ax.set(xlabel="predicted label", ylabel="true label")
 
-    overall = "no examples"
-    if total:
-        overall = f"overall accuracy {100 * int(diagonal.sum()) / total:.2f}% of {total:,}"
-    keys = [("correct", _diagonal_colour, "0", f"{max_diag:,}")]
-    if max_off:
-        keys.append(("errors (sqrt scale)", _error_colour, "1", f"{max_off:,}"))
-    spacing = 30.0
-    extent = sum(_gradient_key(scratch, 0, 0, *key, draw=False) + spacing for key in keys) - spacing
-    if not max_off:
-        extent += spacing + scratch.text_width("no errors", _TICK)
+        rows = counts.sum(axis=1)
+        recall = [f"{100 * counts[t, t] / rows[t]:.1f}%" if rows[t] else "n/a" for t in range(k)]
+        right = ax.secondary_yaxis("right")
+        right.set_yticks(range(k), labels=recall)
+        right.tick_params(length=0, labelcolor=_TEXT)
+        right.set_ylabel("per-class accuracy", color=_MUTED)
 
-    label_w = max(scratch.text_width(str(t), _TICK) for t in range(k))
-    acc_w = 10 + max(scratch.text_width("100.0%", _TICK), scratch.text_width("row acc.", _TICK)) + 8
-    grid_x, grid_y = float(math.ceil(10 + label_w + 20 + _LABEL + 22)), 72.0 + (32 if title else 0)
-    width = grid_x + k * cell + acc_w + 20
-    # A small matrix is narrower than its title or colour key: widen the margins evenly.
-    needed = 24 + max(extent, scratch.text_width(title, _TITLE), scratch.text_width(overall, _TICK))
-    if needed > width:
-        grid_x += math.ceil((needed - width) / 2)
-        width = needed
-    width, height = math.ceil(width), round(grid_y + k * cell + 106)
-    canvas = _Canvas(width, height)
-
-    y = 16.0
-    if title:
-        canvas.text(width / 2, y, title, _TITLE, _TEXT, ha="center", va="top")
-        y += 32
-    canvas.text(width / 2, y, overall, _TICK, _MUTED, ha="center", va="top")
-
-    for i in range(k):
-        for j in range(k):
-            n = int(counts[i, j])
-            if i == j:
-                colour = _diagonal_colour(n / max_diag) if n else _WHITE
-            else:
-                colour = _error_colour(math.sqrt(n / max_off)) if n else _WHITE
-            box = (grid_x + j * cell, grid_y + i * cell, grid_x + (j + 1) * cell, grid_y + (i + 1) * cell)
-            canvas.rect(box, fill=colour)
-            ink = _ink_for(colour) if n else _FAINT
-            cx, cy = box[0] + cell / 2, box[1] + cell / 2
-            canvas.text(cx, cy, str(n), count_size, ink, ha="center", va="center")
-    for t in range(k + 1):  # hairlines between cells, so white zero cells still read as a grid
-        canvas.line([(grid_x + t * cell, grid_y), (grid_x + t * cell, grid_y + k * cell)], _GRID)
-        canvas.line([(grid_x, grid_y + t * cell), (grid_x + k * cell, grid_y + t * cell)], _GRID)
-    canvas.rect((grid_x, grid_y, grid_x + k * cell + 1, grid_y + k * cell + 1), outline=_FRAME)
-
-    grid_right, grid_bottom = grid_x + k * cell, grid_y + k * cell
-    for t in range(k):
-        mid = t * cell + cell / 2
-        canvas.text(grid_x - 10, grid_y + mid, str(t), _TICK, _TEXT, ha="right", va="center")
-        canvas.text(grid_x + mid, grid_bottom + 10, str(t), _TICK, _TEXT, ha="center", va="top")
-        acc = f"{100 * diagonal[t] / row_totals[t]:.1f}%" if row_totals[t] else "n/a"
-        canvas.text(grid_right + acc_w - 8, grid_y + mid, acc, _TICK, _TEXT, ha="right", va="center")
-    canvas.text(grid_right + acc_w - 8, grid_y - 10, "row acc.", _TICK, _MUTED, ha="right", va="bottom")
-    canvas.text(grid_x + k * cell / 2, grid_bottom + 34, "predicted label", _LABEL, _TEXT, ha="center", va="top")
-    canvas.vtext(grid_x - 10 - label_w - 20 - _LABEL / 2, grid_y + k * cell / 2, "true label", _LABEL, _TEXT)
-
-    key_y = grid_bottom + 80
-    x = max(12.0, min(grid_x + k * cell / 2 - extent / 2, width - 12 - extent))
-    for key in keys:
-        x = _gradient_key(canvas, x, key_y, *key) + spacing
-    if not max_off:
-        canvas.text(x, key_y, "no errors", _TICK, _MUTED, va="center")
-    _save(canvas.finish(), path)
+        keys = [(grid[1, 0], blues, correct_norm, "correct", 0, MaxNLocator(5, integer=True))]
+        if max_error:  # zero errors are white, not the lightest red: that bar starts at 1
+            middle = round(((1 + math.sqrt(max_error)) / 2) ** 2)  # halfway along the square-root scale
+            ticks = FixedLocator(sorted({1, middle, max_error}))
+            keys.append((grid[1, 1], reds, error_norm, "errors (square-root scale)", 1, ticks))
+        else:
+            fig.text(0.75, 0.03, "no errors", ha="center", color=_MUTED)
+        for cell, cmap, norm, label, low, ticks in keys:
+            bar = fig.colorbar(ScalarMappable(norm, cmap), cax=fig.add_subplot(cell), orientation="horizontal")
+            bar.set_label(label)
+            bar.outline.set_edgecolor(_FRAME)
+            bar.ax.set_xlim(min(low, norm.vmax - 0.5), norm.vmax)
+            bar.ax.xaxis.set_major_locator(ticks)
+            bar.ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
 
 
-# --------------------------------------------------------------------------------------------
-# Mistakes grid
+# -- mistakes grid -----------------------------------------------------------------------------
 
 
 def _as_uint8_images(images: ArrayLike) -> np.ndarray:
+    """(n, height, width) uint8 from uint8 or [0, 1] float images, or square (n, pixels) rows."""
     arr = np.asarray(images)
     if arr.ndim == 2 and arr.shape[0] == 0:
-        return np.zeros((0, 28, 28), np.uint8)
-    if arr.ndim == 2:  # flattened rows, e.g. (n, 784)
+        return np.zeros((0, SIDE, SIDE), np.uint8)
+    if arr.ndim == 2:
         side = math.isqrt(arr.shape[1])
         if side * side != arr.shape[1]:
             raise ValueError(f"cannot read rows of {arr.shape[1]} pixels as square images")
@@ -603,45 +283,118 @@ def mistakes_grid(
         raise ValueError(f"{len(imgs)} images but {len(true)} true and {len(pred)} predicted labels")
     if columns < 1 or limit < 0:
         raise ValueError("columns must be at least 1 and limit at least 0")
-
     shown = min(len(imgs), limit)
     if shown == 0:
-        canvas = _Canvas(280, 76)
-        canvas.text(140, 38, "no mistakes", _TITLE, _MUTED, ha="center", va="center")
-        _save(canvas.finish(), path)
+        with _drawing(path, 280, 76, layout=None) as fig:
+            fig.text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=15, color=_MUTED)
         return
 
-    # 3x, not more: ten columns then stay ~950 pixels wide, so a README hardly shrinks the captions.
-    zoom, gap, caption = 3, 10, 28
+    # 3x, not more: ten columns then stay 950 pixels wide, so a README hardly shrinks the captions.
+    zoom, gap, caption, header = 3, 10, 28, 46
     tile_h, tile_w = imgs.shape[1] * zoom, imgs.shape[2] * zoom
     cols = min(columns, shown)
     rows = math.ceil(shown / cols)
-    header, heading_size = 46, 18.0
-    what = f"{len(imgs)} mistake{'s' * (len(imgs) != 1)}"
-    if shown < len(imgs):
-        what = f"first {shown} of {what}"
-    heading = [(f"{what}, captioned true", _TEXT), (_ARROW, _MUTED), ("predicted", _ERROR)]
-    width = cols * (tile_w + gap) + gap
-    height = header + rows * (tile_h + caption + gap) + gap // 2
-    # Supersampled so captions are smooth; BOX shrinking keeps the enlarged pixels exact squares.
-    canvas = _Canvas(width, height, resample=Image.Resampling.BOX)
-    needed = math.ceil(canvas.rich_text_width(heading, heading_size)) + 2 * gap
-    if needed > width:  # a grid of one or two digits is narrower than its heading
-        width = needed
-        canvas = _Canvas(width, height, resample=Image.Resampling.BOX)
-    canvas.rich_text(width / 2, header / 2, heading, heading_size)
-    left = (width - (cols * (tile_w + gap) - gap)) // 2  # whole pixels: a half-pixel shift would blur
-    big = (tile_w * canvas.scale, tile_h * canvas.scale)
-    for i in range(shown):
-        r, c = divmod(i, cols)
-        x = left + c * (tile_w + gap)
-        y = header + r * (tile_h + caption + gap)
-        canvas.paste(Image.fromarray(imgs[i]).resize(big, Image.Resampling.NEAREST), x, y)
-        canvas.rich_text(
-            x + tile_w / 2,
-            y + tile_h + caption / 2 + 1,
-            [(str(true[i]), _TEXT), (_ARROW, _MUTED), (str(pred[i]), _ERROR)],
-            _CAPTION,
-        )
+    grid_w = cols * (tile_w + gap) - gap
+    width, height = max(grid_w + 2 * gap, 420), header + rows * (tile_h + caption + gap)
+    left = (width - grid_w) // 2
+    # The digits are laid out pixel for pixel and drawn unresampled (figimage), so they stay sharp.
+    canvas = np.full((height, width), 255, np.uint8)
+    with _drawing(path, width, height, layout=None) as fig:
+        for i in range(shown):
+            r, c = divmod(i, cols)
+            x, y = left + c * (tile_w + gap), header + r * (tile_h + caption + gap)
+            canvas[y : y + tile_h, x : x + tile_w] = imgs[i].repeat(zoom, axis=0).repeat(zoom, axis=1)
+            parts = [(str(true[i]), _TEXT), ("→", _MUTED), (str(pred[i]), _ERROR)]
+            _rich_text(fig, x + tile_w / 2, y + tile_h + caption / 2, parts, 11)
+        fig.figimage(canvas, cmap="gray", vmin=0, vmax=255, origin="upper", resize=False)
+        what = f"{len(imgs):,} mistake{'s' * (len(imgs) != 1)}"
+        if shown < len(imgs):
+            what = f"first {shown} of {what}"
+        _rich_text(fig, width / 2, header / 2, [(f"{what}, captioned true", _TEXT), ("→", _MUTED), ("predicted", _ERROR)], 13)
 
-    _save(canvas.finish(), path)
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file (the trainer writes it beside the weights)") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: is not valid JSON ({e})") from None
+    history = metrics.get("history") if isinstance(metrics, dict) else None
+    if not (isinstance(history, list) and history and all(isinstance(r, dict) and "epoch" in r for r in history)):
+        raise ValueError(f"{path}: has no per-epoch 'history' records to plot")
+    return metrics
+
+
+def _misread(net: Network, data_dir: Path, saved_matrix: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The MNIST test images (m, 28, 28) the network gets wrong, their labels and its answers (m,).
+
+    Raises ValueError unless its answers reproduce ``saved_matrix``: other data or other weights
+    would draw mistakes that the saved metrics do not describe.
+    """
+    k = net.sizes[-1]
+    saved = np.asarray(saved_matrix)
+    if saved.shape != (k, k):
+        raise ValueError(f"the saved confusion matrix has shape {saved.shape}, the network {k} outputs")
+    test = data.load_mnist_split(data_dir, "t10k")
+    predicted = net.predict(data.to_columns(test.images, net.dtype.name))
+    if not np.array_equal(confusion_matrix(test.labels, predicted, k), saved):
+        raise ValueError(f"{data_dir}: the network's answers on this test set do not match the saved confusion matrix")
+    wrong = np.flatnonzero(predicted != test.labels)
+    return test.images[wrong], test.labels[wrong], predicted[wrong]
+
+
+def redraw(weights: str | PathLike[str], data_dir: str | PathLike[str]) -> list[Path]:
+    """Redraw ``<stem>.{curves,confusion,mistakes}.png`` beside ``weights``; return the paths written.
+
+    Reads ``<stem>.metrics.json`` (history, confusion matrix), the weights and the MNIST test
+    set in ``data_dir``. Everything is read and checked before the first figure is written.
+    Raises ValueError (or OSError) naming the file and the problem.
+    """
+    stem = Path(weights).with_suffix("")
+    metrics = _read_metrics(Path(f"{stem}.metrics.json"))
+    net = Network.load(weights)
+    title = network_title(net)
+    paths = {kind: Path(f"{stem}.{kind}.png") for kind in ("curves", "confusion", "mistakes")}
+    matrix = metrics.get("confusion_matrix")
+    mistakes = None if matrix is None else _misread(net, Path(data_dir), matrix)
+    training_curves(metrics["history"], paths["curves"], title=title)
+    if mistakes is None:  # trained without a test set: there is nothing else to draw
+        return [paths["curves"]]
+    confusion_matrix_figure(matrix, paths["confusion"], title=title)
+    mistakes_grid(*mistakes, paths["mistakes"])
+    return list(paths.values())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m model.figures",
+        description="Redraw a model's figures (<stem>.curves.png, .confusion.png, .mistakes.png) from its "
+        "weights, the <stem>.metrics.json its training wrote, and the MNIST test set.",
+    )
+    parser.add_argument("weights", type=Path, help="the model's weights, e.g. model/digits.npz")
+    parser.add_argument(
+        "--data", type=Path, required=True, metavar="DIR", help="folder with the MNIST t10k files, for the mistakes"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the redraw command; return the exit status (1, with a message, for a missing or bad file)."""
+    args = build_parser().parse_args(argv)
+    try:
+        written = redraw(args.weights, args.data)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

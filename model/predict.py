@@ -1,7 +1,12 @@
-"""Read the digit in image files: ``python -m model.predict IMAGE... [--weights PATH]``.
+"""Reading the digit in an image: ``read_digit``, and the command line around it.
 
-Each image goes through ``model.preprocess`` (as an upload to the web app would) and the
-network; one line per file, ``path: 7 (98.1%)`` on stdout, or ``path: error: <why>`` on
+``read_digit(net, data)`` is the one way from image bytes to a reading: ``model.preprocess``
+turns the bytes into the 28x28 MNIST form and ``Network.predict_proba`` reads it. The web app's
+``/predict`` and ``/api/explain`` call it, and so does this command line:
+
+    python -m model.predict IMAGE... [--weights PATH]
+
+One line per file, ``path: 7 (98.1%)`` on stdout, or ``path: error: <why>`` on
 stderr. Exit status 0 when every file was read, 1 when any failed or the weights could not be
 loaded, 2 for bad arguments.
 """
@@ -11,12 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from model.network import Network, WeightsError
 from model.preprocess import ImageError, Limits, preprocess
+from model.shape import PIXELS
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "digits.npz"
 LIMITS = Limits()
@@ -28,12 +35,27 @@ def _read_head(path: Path, size: int) -> bytes:
         return f.read(size)
 
 
-def classify(net: Network, data: bytes, limits: Limits = LIMITS) -> tuple[int, float]:
-    """Image bytes -> (digit, probability) from ``net``; raises ``ImageError`` for a bad image."""
-    column = preprocess(data, limits).reshape(784, 1)
-    proba = net.predict_proba(column)[:, 0]
-    digit = int(np.argmax(proba))
-    return digit, float(proba[digit])
+@dataclass(frozen=True)
+class Reading:
+    """What a network reads in one image."""
+
+    image: np.ndarray  # (28, 28) float32 in [0, 1], light ink on black: what the network saw
+    probabilities: np.ndarray  # (10,) float64, the probability of each digit; they sum to 1
+
+    @property
+    def label(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities[self.label])
+
+
+def read_digit(net: Network, data: bytes, limits: Limits = LIMITS) -> Reading:
+    """Image bytes -> the digit ``net`` reads in them; raises ``ImageError`` for a bad image."""
+    image = preprocess(data, limits)
+    probabilities = net.predict_proba(image.reshape(PIXELS, 1))[:, 0].astype(np.float64)
+    return Reading(image, probabilities)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,13 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = 0
     for name in args.images:
         try:
-            digit, p = classify(net, _read_head(Path(name), LIMITS.max_bytes + 1), LIMITS)
+            reading = read_digit(net, _read_head(Path(name), LIMITS.max_bytes + 1), LIMITS)
         except (ImageError, OSError) as e:
             message = str(e) if isinstance(e, ImageError) else f"cannot read the file ({e.strerror or e})"
             print(f"{name}: error: {message}", file=sys.stderr)
             failed += 1
         else:
-            print(f"{name}: {digit} ({p:.1%})")
+            print(f"{name}: {reading.label} ({reading.confidence:.1%})")
     return 1 if failed else 0
 
 

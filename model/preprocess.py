@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from model.shape import SIDE
+
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
-SIDE = 28  # the network's input is SIDE x SIDE
 BOX = 20  # the longer side of the digit's box, as in MNIST
 
 # Where the centre of mass of the ink lies in an MNIST image, as (row, column) in pixel-index

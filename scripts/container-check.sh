@@ -27,7 +27,7 @@ echo "health: $status"
 label=$(python3 - "$port" <<'PY'
 import json, sys, urllib.request
 sys.path.insert(0, ".")
-from tests.support.canvas import drawn_digit
+from scripts.drawing import drawn_digit
 request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/predict", data=drawn_digit("7"),
                                  headers={"Content-Type": "image/png"})
 with urllib.request.urlopen(request, timeout=30) as response:

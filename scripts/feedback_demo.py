@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from model import data, feedback, train  # noqa: E402
 from model.network import Network  # noqa: E402
+from scripts.drawing import render_like_canvas  # noqa: E402
 
 SHIPPED = ROOT / "model" / "digits.npz"
 # The fine-tune: a few short epochs on part of MNIST, each feedback sample seen 10 times an epoch.
@@ -38,7 +39,6 @@ def give_feedback(database: Path, images: np.ndarray, label: int) -> int:
     as ``label`` through /api/feedback, storing it in ``database``. Returns how many of them the
     model read as ``label`` before."""
     from app import create_app
-    from tests.support.canvas import render_like_canvas
 
     client = create_app({"TESTING": True, "FEEDBACK_DB": str(database)}).test_client()
     rng = np.random.default_rng(0)

@@ -13,7 +13,8 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "note: /usr/bin/chromium is missing (apt-get install chromium): the browser tests will be skipped" >&2
   fi
 fi
-python -m pip install -q -r requirements-dev.txt
+# The locked versions (requirements-dev.txt, compiled by scripts/lock.sh), hashes checked.
+python -m pip install -q --require-hashes -r requirements-dev.txt
 python -m ruff check .
 python -m ruff format --check .
 python -m pytest "$@"

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
+import contextlib
+import itertools
 import os
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from model.data import MNIST_FILES
+from model.mnist import MNIST_FILES
+from tests.support.mirror import Mirror, serving
 from tests.support.paths import ROOT
 
 
@@ -32,13 +31,6 @@ def mnist_dir() -> Path:
     return path
 
 
-@dataclass
-class Mirror:
-    url: str
-    root: Path
-    requests: list[str] = field(default_factory=list)
-
-
 @pytest.fixture(scope="session")
 def mnist_bytes(mnist_dir: Path) -> dict[str, bytes]:
     return {name: (mnist_dir / name).read_bytes() for name in (f"{stem}.gz" for stem in MNIST_FILES)}
@@ -48,36 +40,13 @@ def mnist_bytes(mnist_dir: Path) -> dict[str, bytes]:
 def serve(tmp_path: Path) -> Iterator[Callable[[dict[str, bytes]], Mirror]]:
     """``serve({name: bytes})`` starts a loopback HTTP mirror of those files; all are shut down
     (and their threads joined) after the test."""
-    running: list[tuple[http.server.ThreadingHTTPServer, threading.Thread]] = []
+    numbers = itertools.count()
+    with contextlib.ExitStack() as running:
 
-    def start(files: dict[str, bytes]) -> Mirror:
-        root = tmp_path / f"mirror{len(running)}"
-        root.mkdir()
-        for name, content in files.items():
-            (root / name).write_bytes(content)
-        mirror = Mirror(url="", root=root)
+        def start(files: dict[str, bytes]) -> Mirror:
+            return running.enter_context(serving(files, tmp_path / f"mirror{next(numbers)}"))
 
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self) -> None:
-                mirror.requests.append(self.path)
-                super().do_GET()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        running.append((server, thread))
-        mirror.url = f"http://127.0.0.1:{server.server_address[1]}/"
-        return mirror
-
-    yield start
-    for server, thread in running:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        assert not thread.is_alive()
+        yield start
 
 
 @pytest.fixture

@@ -12,10 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.support.canvas import drawn_digit
-
-
-def data_url(data: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64," + base64.b64encode(data).decode()
+from tests.support.requests import FORMS, data_url, post_multipart, post_raw
 
 
 def check_answer(response, label: int | None = None, model: str = "digits") -> dict:
@@ -36,26 +33,7 @@ def check_answer(response, label: int | None = None, model: str = "digits") -> d
     return body
 
 
-# -- the three input forms -------------------------------------------------------------------------
-
-
-def post_multipart(client, data: bytes, filename: str = "digit.png", mime: str = "image/png", url: str = "/predict"):
-    return client.post(url, data={"image": (io.BytesIO(data), filename, mime)}, content_type="multipart/form-data")
-
-
-def post_raw(client, data: bytes, mime: str = "image/png", url: str = "/predict"):
-    return client.post(url, data=data, content_type=mime)
-
-
-def post_json(client, data: bytes, url: str = "/predict"):
-    return client.post(url, json={"image": data_url(data)})
-
-
-def post_base64(client, data: bytes, url: str = "/predict"):
-    return client.post(url, json={"image": base64.b64encode(data).decode()})
-
-
-FORMS = [post_multipart, post_raw, post_json, post_base64]
+# -- the input forms (tests.support.requests.FORMS) ------------------------------------------------
 
 
 @pytest.mark.parametrize("post", FORMS)

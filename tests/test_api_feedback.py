@@ -7,12 +7,14 @@ import http.client
 import io
 import json
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from itsdangerous import TimestampSigner
 from PIL import Image
 
 from app import create_app, samples
@@ -54,9 +56,9 @@ def test_a_correction_is_stored_with_the_persons_label_and_can_be_changed(app, c
 
 
 def altered(token: str) -> str:
-    payload, signature = token.split(".")
+    payload, rest = token.split(".", 1)
     middle = len(payload) // 2
-    return payload[:middle] + ("A" if payload[middle] != "A" else "B") + payload[middle + 1 :] + "." + signature
+    return payload[:middle] + ("A" if payload[middle] != "A" else "B") + payload[middle + 1 :] + "." + rest
 
 
 KEY = b"a fixed test key"
@@ -64,7 +66,7 @@ KEY = b"a fixed test key"
 
 def foreign(token: str) -> str:
     """The same sample, signed by another server (another key)."""
-    return samples.sign(samples.verify(token, KEY), b"some other server's key")
+    return samples.sign(samples.verify(token, [KEY], max_age=60), [b"some other server's key"])
 
 
 @pytest.fixture
@@ -115,6 +117,55 @@ def test_bad_feedback_is_a_4xx_and_stores_nothing(keyed, make_body, status, code
     assert response.status_code == status
     assert response.get_json()["error"]["code"] == code
     assert not Path(app.config["FEEDBACK_DB"]).exists()
+
+
+def test_a_sample_older_than_the_maximum_age_is_refused(keyed, monkeypatch):
+    app, client = keyed
+    now = int(time.time())
+    issued = now - app.config["SAMPLE_MAX_AGE"] - 5
+    with monkeypatch.context() as m:
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: issued)
+        token = predict(client)["sample"]
+    response = client.post("/api/feedback", json={"sample": token, "label": 7})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "expired_sample"
+    assert not Path(app.config["FEEDBACK_DB"]).exists()
+    # Within the age it is taken, and DIGITS_SAMPLE_MAX_AGE sets the age.
+    with monkeypatch.context() as m:
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: now - 30)
+        token = predict(client)["sample"]
+    assert client.post("/api/feedback", json={"sample": token, "label": 7}).status_code == 201
+    monkeypatch.setenv("DIGITS_SAMPLE_MAX_AGE", "10")
+    strict = create_app({"TESTING": True, "FEEDBACK_DB": app.config["FEEDBACK_DB"], "SECRET_KEY": KEY})
+    response = strict.test_client().post("/api/feedback", json={"sample": token, "label": 7})
+    assert (response.status_code, response.get_json()["error"]["code"]) == (400, "expired_sample")
+
+
+NEW_KEY, OLD_KEY = "the-new-key-0123456789", "the-old-key-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("issued_under", "verified_under", "status"),
+    [
+        (OLD_KEY, f"{NEW_KEY},{OLD_KEY}", 201),  # rotated: tokens issued before still count
+        (NEW_KEY, f"{NEW_KEY},{OLD_KEY}", 201),
+        (f"{NEW_KEY},{OLD_KEY}", NEW_KEY, 201),  # the first key is the one that signs
+        (OLD_KEY, NEW_KEY, 400),  # the old key retired: its tokens no longer verify
+        (f"{OLD_KEY},{NEW_KEY}", NEW_KEY, 400),
+    ],
+)
+def test_secret_keys_rotate_newest_first(tmp_path, monkeypatch, issued_under, verified_under, status):
+    def server(keys: str):
+        monkeypatch.setenv("DIGITS_SECRET_KEY", keys)
+        return create_app({"TESTING": True, "FEEDBACK_DB": str(tmp_path / "f.sqlite")}).test_client()
+
+    token = predict(server(issued_under))["sample"]
+    response = server(verified_under).post("/api/feedback", json={"sample": token, "label": 7})
+    assert response.status_code == status
+    if status == 201:
+        assert response.get_json()["stored"] is True
+    else:
+        assert response.get_json()["error"]["code"] == "invalid_sample"
 
 
 @pytest.mark.parametrize(

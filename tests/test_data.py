@@ -11,11 +11,8 @@ import pytest
 
 from model import data
 from model.data import DataError
-
-
-def idx_bytes(array: np.ndarray, magic_type: int = 0x08) -> bytes:
-    header = struct.pack(">HBB", 0, magic_type, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
-    return header + array.astype(np.uint8).tobytes()
+from model.mnist import MNIST_FILES
+from tests.support.datasets import idx_bytes, kaggle_text
 
 
 def sample_images(n: int = 5, seed: int = 0) -> np.ndarray:
@@ -33,7 +30,7 @@ def test_real_mnist_matches_published_counts_and_md5(mnist_dir):
     assert np.bincount(train.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     raw = gzip.decompress((mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes())
-    assert hashlib.md5(raw).hexdigest() == data.MNIST_FILES["t10k-labels-idx1-ubyte"]
+    assert hashlib.md5(raw).hexdigest() == MNIST_FILES["t10k-labels-idx1-ubyte"]
 
 
 @pytest.mark.mnist
@@ -130,15 +127,6 @@ def test_missing_mnist_files(tmp_path):
 
 
 # -- Kaggle CSVs -------------------------------------------------------------------------------------
-
-
-def kaggle_text(images: np.ndarray, labels: np.ndarray | None) -> str:
-    header = ([] if labels is None else ["label"]) + [f"pixel{i}" for i in range(784)]
-    rows = []
-    for k, image in enumerate(images):
-        cells = ([] if labels is None else [str(labels[k])]) + [str(v) for v in image.reshape(-1)]
-        rows.append(",".join(cells))
-    return ",".join(header) + "\n" + "\n".join(rows) + "\n"
 
 
 @pytest.mark.parametrize("labelled", [True, False])

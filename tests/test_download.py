@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from model import data, download
-from model.data import MNIST_FILES
+from model.mnist import MNIST_FILES
 from model.download import DownloadError, download_mnist
-from tests.conftest import Mirror
+from tests.support.mirror import Mirror
 
 # The failure tests fetch only this 4.5 kB file; the other three are put in place beforehand.
 SMALL = "t10k-labels-idx1-ubyte.gz"

@@ -9,7 +9,7 @@ import pytest
 
 from model import data, evaluate
 from model.network import Network
-from tests.test_train import tiny_mnist, write_kaggle_csv
+from tests.support.datasets import tiny_mnist, write_kaggle_csv
 
 
 @pytest.fixture

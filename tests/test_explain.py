@@ -12,7 +12,7 @@ from PIL import Image
 from app.explain import TOP_UNITS, explain, weight_picture
 from model.network import Network
 from tests.support.canvas import drawn_digit
-from tests.test_api import FORMS, post_raw
+from tests.support.requests import FORMS, post_raw
 
 
 def picture(data_url: str) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from model import data, feedback
+from tests.support.datasets import empty_feedback_database
 
 
 def pixels(seed: int) -> np.ndarray:
@@ -130,7 +131,7 @@ def test_export_as_idx_reads_back(stored, tmp_path, capsys):
     ("setup", "message"),
     [
         (lambda path: None, "no such feedback database"),
-        (lambda path: feedback.FeedbackStore(path).add("x", pixels(0), 1, "m", 1) and empty(path), "no samples yet"),
+        (empty_feedback_database, "no samples yet"),
     ],
     ids=["missing", "empty"],
 )
@@ -142,11 +143,6 @@ def test_export_of_nothing_exits_1_with_one_line(tmp_path, capsys, setup, messag
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists()
-
-
-def empty(path) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM samples")
 
 
 def test_export_as_kaggle_into_a_folder_exits_1_with_one_line(stored, tmp_path, capsys):

@@ -37,7 +37,7 @@ ANSWERS = {
     "error 405": lambda c: c.get("/predict"),
     "error 415": lambda c: c.post("/predict", data=b"x", content_type="text/plain"),
     "static css": lambda c: c.get("/static/style.css"),
-    "static js": lambda c: c.get("/static/app.js"),
+    "static js": lambda c: c.get("/static/js/main.js"),
     "static 404": lambda c: c.get("/static/no-such-file.js"),
 }
 EXPECTED_STATUS = {"error 400": 400, "error 404": 404, "error 405": 405, "error 415": 415, "static 404": 404}

@@ -1,0 +1,110 @@
+// The prediction card: the digit read, how confident, "not sure" between two digits, the ten
+// probability bars, the 28x28 image the network saw, and the status line under them.
+
+const IDLE_TEXT = { empty: "Nothing drawn yet", error: "No answer" };
+
+const percent = (p) => `${Math.round(p * 100)}%`;
+
+/** The card ``result`` (#result): its data-state is "empty", "busy", "ok" or "error". */
+export function createAnswer(result) {
+  const digitEl = result.querySelector("#result-digit");
+  const confidenceEl = result.querySelector("#confidence");
+  const doubtEl = result.querySelector("#doubt");
+  const modelEl = result.querySelector("#result-model");
+  const seen = result.querySelector("#seen");
+  const seenEmpty = result.querySelector("#seen-empty");
+  const message = result.querySelector("#message");
+  const bars = [...result.querySelectorAll("#bars .bar")];
+  const lowConfidence = Number.parseFloat(result.dataset.lowConfidence) || 0.6;
+
+  function setBars(probabilities, winner) {
+    bars.forEach((bar, digit) => {
+      const p = probabilities ? probabilities[digit] || 0 : 0;
+      bar.classList.toggle("is-winner", probabilities !== null && digit === winner);
+      bar.querySelector(".bar-fill").style.height = `${(p * 100).toFixed(1)}%`;
+      bar.querySelector(".bar-pct").textContent = probabilities ? percent(p) : "";
+      bar.querySelector(".bar-text").textContent = probabilities
+        ? `${digit}: ${percent(p)}`
+        : `${digit}: no answer yet`;
+    });
+  }
+
+  function hideSeen() {
+    seen.hidden = true;
+    seen.removeAttribute("src");
+    seen.alt = "";
+    seenEmpty.hidden = false;
+  }
+
+  return {
+    /** Marks the card busy (the answer shown is for an older input), or settles it in ``state``. */
+    setBusy(busy, state) {
+      result.setAttribute("aria-busy", String(busy));
+      if (busy) {
+        if (result.dataset.state !== "busy") result.dataset.previous = result.dataset.state;
+        result.dataset.state = "busy";
+        if (result.dataset.previous !== "ok") confidenceEl.textContent = "Reading…";
+      } else if (state) {
+        result.dataset.state = state;
+        if (state in IDLE_TEXT) confidenceEl.textContent = IDLE_TEXT[state];
+      }
+    },
+
+    isBusy: () => result.dataset.state === "busy",
+    /** The state the card was in before it became busy. */
+    previousState: () => result.dataset.previous || "empty",
+    /** Nothing answered and nothing said: there is nothing to clear. */
+    isBlank: () => result.dataset.state === "empty" && !message.textContent,
+
+    /** Shows a /predict answer (the card's state is left to ``setBusy``); returns the digit read. */
+    show(data) {
+      const probabilities = data.probabilities.map(Number);
+      const order = probabilities.map((p, d) => [p, d]).sort((a, b) => b[0] - a[0]);
+      const label = Number.isInteger(data.label) ? data.label : order[0][1];
+      const confidence = typeof data.confidence === "number" ? data.confidence : order[0][0];
+      const second = order.find(([, d]) => d !== label);
+      const unsure = confidence < lowConfidence && second;
+
+      digitEl.textContent = String(label);
+      confidenceEl.textContent = `${percent(confidence)} confident`;
+      doubtEl.textContent = unsure ? `Not sure — ${label} or ${second[1]}?` : "";
+      doubtEl.hidden = !unsure;
+      modelEl.textContent = data.model ? `Model: ${data.model}` : "";
+      setBars(probabilities, label);
+      if (typeof data.input === "string" && data.input.startsWith("data:image/")) {
+        seen.src = data.input;
+        seen.alt = `The 28 by 28 pixel image the network saw, read as ${label}`;
+        seen.hidden = false;
+        seenEmpty.hidden = true;
+      }
+      message.dataset.kind = "ok";
+      message.textContent = unsure
+        ? `Not sure — ${label} or ${second[1]}? ${label} is ${percent(confidence)} likely, ${second[1]} ${percent(second[0])}.`
+        : `Read as ${label}, ${percent(confidence)} confident.`;
+      return label;
+    },
+
+    /** Shows ``text`` instead of an answer. */
+    showError(text) {
+      digitEl.textContent = "?";
+      doubtEl.hidden = true;
+      modelEl.textContent = "";
+      setBars(null);
+      hideSeen();
+      message.dataset.kind = "error";
+      message.textContent = text;
+    },
+
+    /** Back to the card of a page where nothing is drawn yet. */
+    showEmpty() {
+      digitEl.textContent = "?";
+      doubtEl.hidden = true;
+      doubtEl.textContent = "";
+      modelEl.textContent = "";
+      setBars(null);
+      hideSeen();
+      message.dataset.kind = "";
+      message.textContent = "";
+    },
+  };
+}

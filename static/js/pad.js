@@ -1,0 +1,165 @@
+// The drawing pad: a canvas that keeps its strokes as data.
+//
+// Strokes are arrays of points in pad-relative 0..1 coordinates, so the drawing is redrawn
+// crisply at any size (resize, rotation, zoom) and Undo simply drops the last one. What is
+// sent is a fixed 280x280 PNG of the strokes: dark opaque ink on transparent pixels.
+
+const EXPORT_SIDE = 280; // px of the PNG sent to the server
+const LINE_WIDTH = 1 / 13; // of the pad's side: MNIST-like strokes once the digit is 20 px tall
+const INK = "#111111";
+const MIN_STEP = 0.002; // of the pad's side: a pointer sample closer than this to the last one adds nothing
+
+/** Draws the strokes on a context whose transform maps 0..1 onto the canvas side. */
+function paint(context, side, list) {
+  context.save();
+  context.setTransform(1, 0, 0, 1, 0, 0);
+  context.clearRect(0, 0, context.canvas.width, context.canvas.height);
+  context.setTransform(side, 0, 0, side, 0, 0);
+  context.strokeStyle = INK;
+  context.fillStyle = INK;
+  context.lineWidth = LINE_WIDTH;
+  context.lineCap = "round";
+  context.lineJoin = "round";
+  for (const points of list) {
+    if (points.length === 0) continue;
+    if (points.length === 1) {
+      context.beginPath();
+      context.arc(points[0].x, points[0].y, LINE_WIDTH / 2, 0, Math.PI * 2);
+      context.fill();
+      continue;
+    }
+    // Quadratic curves through the midpoints: smooth, and passing near every sample.
+    context.beginPath();
+    context.moveTo(points[0].x, points[0].y);
+    for (let i = 1; i < points.length - 1; i++) {
+      const p = points[i];
+      const q = points[i + 1];
+      context.quadraticCurveTo(p.x, p.y, (p.x + q.x) / 2, (p.y + q.y) / 2);
+    }
+    const last = points[points.length - 1];
+    context.lineTo(last.x, last.y);
+    context.stroke();
+  }
+  context.restore();
+}
+
+/**
+ * Makes ``canvas`` a drawing pad. ``onStrokeStart()`` runs when a pointer starts a stroke (the
+ * stroke already counts as drawn), ``onStrokeEnd()`` when it is finished and kept.
+ */
+export function createPad(canvas, { onStrokeStart, onStrokeEnd }) {
+  const ctx = canvas.getContext("2d");
+  /** @type {{x: number, y: number}[][]} */
+  let strokes = [];
+  let current = null; // the stroke being drawn: {pointerId, points}
+  let redrawQueued = false;
+
+  function allStrokes() {
+    return current ? [...strokes, current.points] : strokes;
+  }
+
+  function redraw() {
+    redrawQueued = false;
+    paint(ctx, canvas.width, allStrokes());
+  }
+
+  function queueRedraw() {
+    if (!redrawQueued) {
+      redrawQueued = true;
+      requestAnimationFrame(redraw);
+    }
+  }
+
+  /** Sizes the backing store to the CSS size times devicePixelRatio, then redraws. */
+  function fitCanvas() {
+    const rect = canvas.getBoundingClientRect();
+    const side = Math.max(1, Math.round(rect.width * (window.devicePixelRatio || 1)));
+    if (canvas.width !== side || canvas.height !== side) {
+      canvas.width = side;
+      canvas.height = side;
+    }
+    redraw();
+  }
+
+  function pointFrom(event) {
+    const rect = canvas.getBoundingClientRect();
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    return {
+      x: clamp((event.clientX - rect.left) / rect.width),
+      y: clamp((event.clientY - rect.top) / rect.height),
+    };
+  }
+
+  function onPointerDown(event) {
+    if (current || (event.pointerType === "mouse" && event.button !== 0)) return;
+    event.preventDefault();
+    canvas.setPointerCapture(event.pointerId);
+    current = { pointerId: event.pointerId, points: [pointFrom(event)] };
+    onStrokeStart();
+    queueRedraw();
+  }
+
+  function onPointerMove(event) {
+    if (!current || event.pointerId !== current.pointerId) return;
+    event.preventDefault();
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const e of events.length ? events : [event]) {
+      const p = pointFrom(e);
+      const last = current.points[current.points.length - 1];
+      if (Math.hypot(p.x - last.x, p.y - last.y) > MIN_STEP) current.points.push(p);
+    }
+    queueRedraw();
+  }
+
+  function onPointerEnd(event) {
+    if (!current || event.pointerId !== current.pointerId) return;
+    event.preventDefault();
+    strokes.push(current.points);
+    current = null;
+    queueRedraw();
+    onStrokeEnd();
+  }
+
+  canvas.addEventListener("pointerdown", onPointerDown);
+  canvas.addEventListener("pointermove", onPointerMove);
+  canvas.addEventListener("pointerup", onPointerEnd);
+  canvas.addEventListener("pointercancel", onPointerEnd);
+  canvas.addEventListener("lostpointercapture", onPointerEnd);
+  canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+  // Older iOS Safari scrolls on touchmove despite touch-action; stop it on the pad only.
+  canvas.addEventListener("touchmove", (e) => e.preventDefault(), { passive: false });
+  new ResizeObserver(fitCanvas).observe(canvas);
+  window.addEventListener("resize", fitCanvas); // also fires when devicePixelRatio changes (zoom)
+  fitCanvas();
+
+  return {
+    /** Finished strokes (the one being drawn not counted). */
+    strokeCount: () => strokes.length,
+    /** Whether a pointer is drawing a stroke right now. */
+    isDrawing: () => current !== null,
+
+    /** Drops the last finished stroke; false when there is none. */
+    undo() {
+      if (strokes.length === 0) return false;
+      strokes.pop();
+      queueRedraw();
+      return true;
+    },
+
+    /** Forgets every stroke, the one being drawn too. */
+    clear() {
+      strokes = [];
+      current = null;
+      queueRedraw();
+    },
+
+    /** The finished strokes as an EXPORT_SIDE x EXPORT_SIDE PNG data URL. */
+    toPng() {
+      const off = document.createElement("canvas");
+      off.width = EXPORT_SIDE;
+      off.height = EXPORT_SIDE;
+      paint(off.getContext("2d"), EXPORT_SIDE, strokes);
+      return off.toDataURL("image/png");
+    },
+  };
+}
