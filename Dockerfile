@@ -10,9 +10,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Runtime requirements only, in their own layer so code changes do not reinstall them.
+# The runtime lock only (never the trainer's or the tests'), hashes checked, in its own layer so
+# code changes do not reinstall it.
 COPY requirements.txt .
-RUN pip install --no-compile -r requirements.txt \
+RUN pip install --no-compile --require-hashes -r requirements.txt \
     && useradd --system --no-create-home --uid 10001 digits \
     && mkdir /data && chown digits /data
 
@@ -27,7 +28,8 @@ COPY app/ app/
 COPY model/ model/
 COPY templates/ templates/
 COPY static/ static/
-COPY wsgi.py gunicorn.conf.py ./
+# pyproject.toml: the project's version, which the OpenAPI document gives.
+COPY wsgi.py gunicorn.conf.py pyproject.toml ./
 
 USER digits
 EXPOSE 8000

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-SIDE = 28
+from model.shape import SIDE
+
 ELASTIC_ALPHA = 34.0  # Simard et al.'s scale for 28x28 digits with sigma 4
 
 

@@ -13,14 +13,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from model import data
 from model.metrics import confusion_matrix, format_confusion, per_class_accuracy
-from model.network import Network, WeightsError
-
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "digits.npz"
+from model.network import DEFAULT_WEIGHTS, Network, WeightsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,10 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def evaluate(net: Network, dataset: data.Dataset) -> dict:
+def evaluate(net: Network, dataset: data.Dataset) -> dict[str, Any]:
     """Accuracy, per-class accuracy and confusion matrix of ``net`` on a labelled data set."""
-    predicted = net.predict(data.to_columns(dataset.images, net.dtype.name))
-    matrix = confusion_matrix(dataset.labels, predicted)
+    return scores(dataset.labels, predicted_labels(net, dataset))
+
+
+def predicted_labels(net: Network, dataset: data.Dataset) -> np.ndarray:
+    """``net``'s answer for each image of ``dataset`` (n, 28, 28): labels of shape (n,)."""
+    return net.predict(data.to_columns(dataset.images, net.dtype.name))
+
+
+def scores(true_labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """``images``, ``correct``, ``accuracy``, ``per_class_accuracy`` and ``confusion_matrix``
+    (as lists, for JSON) of the answers ``predicted`` against ``true_labels``, both (n,)."""
+    matrix = confusion_matrix(true_labels, predicted)
     return {
         "images": int(matrix.sum()),
         "correct": int(np.trace(matrix)),

@@ -107,6 +107,13 @@ def _per_epoch(history: Sequence[Mapping[str, Any]], value: Any, scale: float = 
     return [e for e, _ in pairs], [v for _, v in pairs]
 
 
+def _epoch_ticks(first: int, last: int) -> list[int]:
+    """Round epochs between ``first`` and ``last``, and ``first`` itself unless it would crowd the next."""
+    ticks = MaxNLocator(integer=True, steps=[1, 2, 5, 10], min_n_ticks=1).tick_values(first, last)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1
+    return [first, *(int(t) for t in ticks if first + step / 2 <= t <= last)]
+
+
 def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[str], title: str = "") -> None:
     """Plot cost and accuracy per epoch side by side; write a 1000x460 PNG to ``path``.
 
@@ -129,10 +136,12 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[s
         if title:
             fig.suptitle(title)
         cost_ax, acc_ax = fig.subplots(1, 2)
+        first, last = min(epochs), max(epochs)
+        pad = max(0.5, 0.03 * (last - first))  # keeps the curves off the frame and the legend's corners
         for ax in (cost_ax, acc_ax):
             ax.grid(True)
-            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10], min_n_ticks=1))
+            ax.set_xlim(first - pad, last + pad)
+            ax.set_xticks(_epoch_ticks(first, last))
             ax.set_xlabel("epoch")
 
         cost_ax.plot(*cost, color=_TRAIN, linewidth=2, **markers)
@@ -189,12 +198,12 @@ def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title:
     diagonal = np.eye(k, dtype=bool)
     correct_norm = Normalize(0, max(1, int(counts[diagonal].max())))
     max_error = int(counts[~diagonal].max(initial=0))
-    error_norm = PowerNorm(0.5, 0, max(1, max_error))
+    error_norm = PowerNorm(0.5, 0, max(2, max_error))  # 2: a lone 1 is not the top of a one-value scale
     blues, reds = _ramp("Blues", 0.25), _ramp("Reds", 0.12)
     colours = np.where(diagonal[..., None], blues(correct_norm(counts)), reds(error_norm(counts)))
     colours[counts == 0] = 1.0  # white: nothing to see
 
-    with _drawing(path, 720, 780) as fig:
+    with _drawing(path, 720, 780, layout="compressed") as fig:  # "compressed": made for fixed-aspect axes
         if title:
             fig.suptitle(title)
         grid = fig.add_gridspec(2, 2, height_ratios=[1, 0.035])
@@ -226,7 +235,7 @@ def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title:
         keys = [(grid[1, 0], blues, correct_norm, "correct", 0, MaxNLocator(5, integer=True))]
         if max_error:  # zero errors are white, not the lightest red: that bar starts at 1
             middle = round(((1 + math.sqrt(max_error)) / 2) ** 2)  # halfway along the square-root scale
-            ticks = FixedLocator(sorted({1, middle, max_error}))
+            ticks = FixedLocator(sorted({1, middle, error_norm.vmax}))
             keys.append((grid[1, 1], reds, error_norm, "errors (square-root scale)", 1, ticks))
         else:
             fig.text(0.75, 0.03, "no errors", ha="center", color=_MUTED)
@@ -234,7 +243,7 @@ def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title:
             bar = fig.colorbar(ScalarMappable(norm, cmap), cax=fig.add_subplot(cell), orientation="horizontal")
             bar.set_label(label)
             bar.outline.set_edgecolor(_FRAME)
-            bar.ax.set_xlim(min(low, norm.vmax - 0.5), norm.vmax)
+            bar.ax.set_xlim(low, norm.vmax)
             bar.ax.xaxis.set_major_locator(ticks)
             bar.ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.shape import CLASSES
 
-def confusion_matrix(true_labels: np.ndarray, predicted: np.ndarray, k: int = 10) -> np.ndarray:
+
+def confusion_matrix(true_labels: np.ndarray, predicted: np.ndarray, k: int = CLASSES) -> np.ndarray:
     """(k, k) int64 counts: row = true label, column = predicted label."""
     matrix = np.zeros((k, k), dtype=np.int64)
     np.add.at(matrix, (np.asarray(true_labels), np.asarray(predicted)), 1)

@@ -358,7 +358,9 @@ class Network:
         for i, (n_in, n_out) in enumerate(itertools.pairwise(self.sizes)):
             w, b = np.asarray(params[f"w{i}"]), np.asarray(params[f"b{i}"])
             if w.shape != (n_out, n_in) or b.shape != (n_out, 1):
-                raise ValueError(f"layer {i} needs weights {(n_out, n_in)} and biases {(n_out, 1)}, got {w.shape}, {b.shape}")
+                raise ValueError(
+                    f"layer {i} needs weights {(n_out, n_in)} and biases {(n_out, 1)}, got {w.shape}, {b.shape}"
+                )
             weights.append(w.astype(self.dtype))
             biases.append(b.astype(self.dtype))
         self.weights, self.biases = weights, biases

@@ -18,16 +18,19 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from model import augment, data, download, feedback, figures
+from model import augment, data, download, evaluate, feedback, figures
 from model.fileio import atomic_write
-from model.metrics import confusion_matrix, format_confusion, per_class_accuracy
-from model.network import ACTIVATIONS, COSTS, DTYPES, INITS, SCHEDULES, EpochRecord, Network, WeightsError
+from model.metrics import format_confusion
+from model.network import ACTIVATIONS, COSTS, DTYPES, INITS, SCHEDULES, EpochRecord, Network, SGDState, WeightsError
 from model.progress import ProgressBar
+from model.shape import CLASSES, PIXELS
 
 
 def _hidden_sizes(text: str) -> list[int]:
@@ -167,7 +170,36 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args: argparse.Namespace) -> int:
     say = functools.partial(print, flush=True)
     # A bad weights or feedback file is found before minutes go into reading data.
-    net = Network.load(args.init) if args.init is not None else None
+    start = Network.load(args.init) if args.init is not None else None
+    inputs = load_inputs(args)
+    net, state = build_network(args, start, say)
+    say(_summary(net, inputs, args))
+    run = train_network(net, state, inputs, args, say)
+    metrics = {**_run_metrics(args, net, inputs, run), "test_accuracy": None}
+    mistakes = None
+    if inputs.test_set is not None:
+        test, mistakes = measure_test_set(net, inputs.test_set, say)
+        metrics.update(test)
+    write_outputs(net, metrics, mistakes, inputs, args, say)
+    return 0
+
+
+@dataclass
+class Inputs:
+    """What a run reads before it trains."""
+
+    train_set: data.Dataset  # as read, before --train-limit and the validation split
+    test_set: data.Dataset | None  # MNIST's test images; None for a Kaggle train.csv
+    kaggle_test: data.Dataset | None  # --kaggle-test, unlabelled
+    extras: list[data.Dataset]  # --extra feedback samples, one Dataset per database
+    X: np.ndarray  # (784, n) training columns, the feedback samples included
+    y: np.ndarray  # (n,) their labels
+    validation: tuple[np.ndarray, np.ndarray] | None  # (784, v) columns and labels; None for --validation 0
+
+
+def load_inputs(args: argparse.Namespace) -> Inputs:
+    """Read (and with --download, fetch) the data and split off the validation images; raises
+    ``DataError`` for data that cannot be read or used."""
     extras = [feedback.read_samples(path) for path in args.extra]
     for extra in extras:
         if not len(extra):
@@ -185,9 +217,7 @@ def _train(args: argparse.Namespace) -> int:
         images, labels = images[: args.train_limit], labels[: args.train_limit]
     if not 0 <= args.validation < len(images):
         raise data.DataError(
-            args.data,
-            None,
-            f"--validation {args.validation} leaves no training images out of {len(images)}",
+            args.data, None, f"--validation {args.validation} leaves no training images out of {len(images)}"
         )
     train_idx, val_idx = data.split(len(images), args.validation, args.seed)
     # Feedback samples only ever train: validation and test stay MNIST's, so they still measure it.
@@ -195,82 +225,144 @@ def _train(args: argparse.Namespace) -> int:
     X = data.to_columns(np.concatenate([images[train_idx], *(e.images for e in repeated)]), args.dtype)
     y = np.concatenate([labels[train_idx], *(e.labels for e in repeated)])
     validation = (data.to_columns(images[val_idx], args.dtype), labels[val_idx]) if len(val_idx) else None
+    return Inputs(train_set, test_set, kaggle_test, extras, X, y, validation)
 
-    if net is not None:
-        net.rng = np.random.default_rng(args.seed)
-        say(f"fine-tuning {args.init} ({'-'.join(map(str, net.sizes))}, {net.activation}, {net.cost})")
-    else:
-        net = Network(
-            [data.PIXELS, *args.hidden, 10],
-            cost=args.cost,
-            activation=args.activation,
-            init=args.weight_init,
-            dtype=args.dtype,
-            seed=args.seed,
-        )
-    say(
+
+def build_network(
+    args: argparse.Namespace, start: Network | None, say: Callable[[str], None]
+) -> tuple[Network, SGDState]:
+    """The network to train (``start`` when fine-tuning, else a new one as the arguments say)
+    and a fresh SGD state.
+
+    One generator seeded with --seed draws a new network's initial weights and then goes on to
+    shuffle and distort the training data, so the seed fixes the whole run.
+    """
+    rng = np.random.default_rng(args.seed)
+    if start is not None:
+        say(f"fine-tuning {args.init} ({'-'.join(map(str, start.sizes))}, {start.activation}, {start.cost})")
+        return start, SGDState(rng)
+    net = Network(
+        [PIXELS, *args.hidden, CLASSES],
+        cost=args.cost,
+        activation=args.activation,
+        init=args.weight_init,
+        dtype=args.dtype,
+        seed=rng,
+    )
+    return net, SGDState(rng)
+
+
+def _summary(net: Network, inputs: Inputs, args: argparse.Namespace) -> str:
+    validation = 0 if inputs.validation is None else len(inputs.validation[1])
+    return (
         f"network {'-'.join(map(str, net.sizes))} ({net.parameter_count:,} parameters), {net.activation} hidden, "
-        f"{net.cost} cost, {net.dtype.name}; {len(y):,} training and {len(val_idx):,} validation images"
-        + (f" (with {sum(map(len, extras)):,} feedback samples x {args.extra_repeat})" if extras else "")
-        + (f", {len(test_set):,} test images" if test_set else "")
+        f"{net.cost} cost, {net.dtype.name}; {len(inputs.y):,} training and {validation:,} validation images"
+        + (f" (with {sum(map(len, inputs.extras)):,} feedback samples x {args.extra_repeat})" if inputs.extras else "")
+        + (f", {len(inputs.test_set):,} test images" if inputs.test_set else "")
     )
 
-    best: dict[str, Any] = {"accuracy": -1.0, "epoch": 0, "params": None}
-    bar: ProgressBar | None = None
 
-    def on_batch(done: int, total: int) -> None:
-        bar.update(done)
+@dataclass
+class TrainingRun:
+    """What ``train_network`` did."""
+
+    history: list[EpochRecord]
+    best_epoch: int  # 1-based; its weights are the network's now
+    best_accuracy: float  # its validation accuracy, or its training accuracy without validation
+    seconds: float
+
+
+def train_network(
+    net: Network, state: SGDState, inputs: Inputs, args: argparse.Namespace, say: Callable[[str], None]
+) -> TrainingRun:
+    """Train ``net`` as the arguments say, showing each epoch, and leave it with the weights of
+    its best epoch."""
+    best = BestEpoch()
+    progress = EpochProgress(args.epochs, len(inputs.y), say)
 
     def on_epoch(record: EpochRecord) -> None:
-        nonlocal bar
-        bar.close()
-        val = record.test_accuracy
-        say(
-            f"epoch {record.epoch:>{len(str(args.epochs))}}/{args.epochs}  cost {record.cost:.4f}  "
+        progress.epoch_done(record)
+        best.consider(record, net)
+
+    started = time.perf_counter()
+    try:
+        history = net.SGD(
+            (inputs.X, inputs.y),
+            args.epochs,
+            args.batch_size,
+            args.eta,
+            validation_data=inputs.validation,
+            lmbda=args.lmbda,
+            momentum=args.momentum,
+            schedule=args.schedule,
+            transform=augment.TRANSFORMS.get(args.augment),
+            on_batch=progress.update,
+            on_epoch=on_epoch,
+            state=state,
+        )
+    finally:
+        progress.close()
+    seconds = time.perf_counter() - started
+    net.set_parameters(best.parameters)
+    say(
+        f"kept epoch {best.epoch} (best {'validation' if inputs.validation else 'training'} accuracy "
+        f"{best.accuracy:.2%}); trained in {seconds:.1f} s"
+    )
+    return TrainingRun(history, best.epoch, best.accuracy, seconds)
+
+
+@dataclass
+class BestEpoch:
+    """The epoch with the best validation accuracy (training accuracy when there is no
+    validation set) so far, and a copy of the weights it ended with."""
+
+    accuracy: float = -1.0
+    epoch: int = 0
+    parameters: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def consider(self, record: EpochRecord, net: Network) -> None:
+        """Keep ``net``'s weights if the epoch of ``record`` beats the best so far."""
+        score = record.validation_accuracy if record.validation_accuracy is not None else record.train_accuracy
+        if score > self.accuracy:
+            self.accuracy, self.epoch, self.parameters = score, record.epoch, net.parameters()
+
+
+class EpochProgress:
+    """A progress bar through each epoch, and one line of figures at its end."""
+
+    def __init__(self, epochs: int, examples: int, say: Callable[[str], None]) -> None:
+        self.epochs, self.examples, self.say = epochs, examples, say
+        self.bar = ProgressBar(examples, label=f"epoch 1/{epochs} ")
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(done)
+
+    def epoch_done(self, record: EpochRecord) -> None:
+        self.bar.close()
+        val = record.validation_accuracy
+        self.say(
+            f"epoch {record.epoch:>{len(str(self.epochs))}}/{self.epochs}  cost {record.cost:.4f}  "
             f"train {record.train_accuracy:7.2%}  "
             + (f"validation {val:7.2%}  " if val is not None else "")
             + f"eta {record.eta:<8.4g}{record.seconds:6.1f} s"
         )
-        score = val if val is not None else record.train_accuracy
-        if score > best["accuracy"]:
-            best.update(accuracy=score, epoch=record.epoch, params=_snapshot(net))
-        if record.epoch < args.epochs:
-            bar = ProgressBar(len(y), label=f"epoch {record.epoch + 1}/{args.epochs} ")
+        if record.epoch < self.epochs:
+            self.bar = ProgressBar(self.examples, label=f"epoch {record.epoch + 1}/{self.epochs} ")
 
-    bar = ProgressBar(len(y), label=f"epoch 1/{args.epochs} ")
-    transform = augment.TRANSFORMS.get(args.augment)
-    started = time.perf_counter()
-    try:
-        history = net.SGD(
-            (X, y),
-            args.epochs,
-            args.batch_size,
-            args.eta,
-            test_data=validation,
-            lmbda=args.lmbda,
-            momentum=args.momentum,
-            schedule=args.schedule,
-            transform=transform,
-            on_batch=on_batch,
-            on_epoch=on_epoch,
-        )
-    finally:
-        bar.close()
-    train_seconds = time.perf_counter() - started
-    net.biases, net.weights = best["params"]
-    say(
-        f"kept epoch {best['epoch']} (best {'validation' if validation else 'training'} accuracy "
-        f"{best['accuracy']:.2%}); trained in {train_seconds:.1f} s"
-    )
+    def close(self) -> None:
+        self.bar.close()
 
-    metrics: dict[str, Any] = {
+
+def _run_metrics(args: argparse.Namespace, net: Network, inputs: Inputs, run: TrainingRun) -> dict[str, Any]:
+    """The metrics file's record of the run: what it was given and how training went."""
+    return {
         "config": _config(args, net),
-        "history": [r.as_dict() for r in history],
-        "best_epoch": best["epoch"],
-        "validation_accuracy": best["accuracy"] if validation else None,
-        "seconds_per_epoch": float(np.mean([r.seconds for r in history])),
-        "train_seconds": train_seconds,
-        "inputs": {str(p): _sha256(p) for p in _inputs(train_set, test_set, kaggle_test)},
+        "history": [r.as_dict() for r in run.history],
+        "best_epoch": run.best_epoch,
+        "validation_accuracy": run.best_accuracy if inputs.validation else None,
+        "seconds_per_epoch": float(np.mean([r.seconds for r in run.history])),
+        "train_seconds": run.seconds,
+        "inputs": {str(p): _sha256(p) for p in _inputs(inputs.train_set, inputs.test_set, inputs.kaggle_test)},
         # A feedback database changes while the app runs: what was read is recorded, not the file.
         "feedback": [
             {
@@ -279,24 +371,40 @@ def _train(args: argparse.Namespace) -> int:
                 "sha256": hashlib.sha256(extra.images.tobytes() + extra.labels.astype(np.uint8).tobytes()).hexdigest(),
                 "repeat": args.extra_repeat,
             }
-            for extra in extras
+            for extra in inputs.extras
         ],
         "trained": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "test_accuracy": None,
     }
-    mistakes = None
-    if test_set is not None:
-        X_test = data.to_columns(test_set.images, net.dtype.name)
-        predicted = net.predict(X_test)
-        matrix = confusion_matrix(test_set.labels, predicted)
-        metrics["test_accuracy"] = float(np.trace(matrix) / matrix.sum())
-        metrics["per_class_accuracy"] = per_class_accuracy(matrix)
-        metrics["confusion_matrix"] = matrix.tolist()
-        wrong = np.flatnonzero(predicted != test_set.labels)
-        mistakes = (test_set.images[wrong], test_set.labels[wrong], predicted[wrong])
-        say(f"test accuracy {metrics['test_accuracy']:.2%} on {len(test_set):,} images")
-        say(format_confusion(matrix))
 
+
+def measure_test_set(
+    net: Network, test_set: data.Dataset, say: Callable[[str], None]
+) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``net`` on the test images: the metrics file's ``test_accuracy``, ``per_class_accuracy``
+    and ``confusion_matrix``, and the misread images with their true and predicted labels."""
+    predicted = evaluate.predicted_labels(net, test_set)
+    scores = evaluate.scores(test_set.labels, predicted)
+    say(f"test accuracy {scores['accuracy']:.2%} on {len(test_set):,} images")
+    say(format_confusion(np.asarray(scores["confusion_matrix"])))
+    wrong = np.flatnonzero(predicted != test_set.labels)
+    mistakes = (test_set.images[wrong], test_set.labels[wrong], predicted[wrong])
+    test = {
+        "test_accuracy": scores["accuracy"],
+        "per_class_accuracy": scores["per_class_accuracy"],
+        "confusion_matrix": scores["confusion_matrix"],
+    }
+    return test, mistakes
+
+
+def write_outputs(
+    net: Network,
+    metrics: dict[str, Any],
+    mistakes: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    inputs: Inputs,
+    args: argparse.Namespace,
+    say: Callable[[str], None],
+) -> None:
+    """Write the weights, the metrics file, the figures and any Kaggle submission."""
     net.metadata = {
         "trained": metrics["trained"],
         "test_accuracy": metrics["test_accuracy"],
@@ -309,21 +417,20 @@ def _train(args: argparse.Namespace) -> int:
     with atomic_write(outputs["metrics"], "w") as f:
         json.dump(metrics, f, indent=1)
         f.write("\n")
-    title = f"{'-'.join(map(str, net.sizes))} {net.activation}, {net.cost}"
+    title = figures.network_title(net)
     figures.training_curves(metrics["history"], outputs["curves"], title=title)
     if mistakes is not None:
         figures.confusion_matrix_figure(np.asarray(metrics["confusion_matrix"]), outputs["confusion"], title=title)
         figures.mistakes_grid(*mistakes, outputs["mistakes"])
-    if kaggle_test is not None:
-        write_submission(net, kaggle_test, args.submission)
-        say(f"wrote {args.submission} ({len(kaggle_test):,} predictions)")
+    if inputs.kaggle_test is not None:
+        write_submission(net, inputs.kaggle_test, args.submission)
+        say(f"wrote {args.submission} ({len(inputs.kaggle_test):,} predictions)")
     say("wrote " + ", ".join(str(p) for p in [args.out, *outputs.values()] if p.exists()))
-    return 0
 
 
 def write_submission(net: Network, test: data.Dataset, path: Path) -> None:
     """Kaggle's submission format: ``ImageId,Label`` with ImageId counting from 1."""
-    predicted = net.predict(data.to_columns(test.images, net.dtype.name))
+    predicted = evaluate.predicted_labels(net, test)
     with atomic_write(path, "w") as f:
         f.write("ImageId,Label\n")
         f.writelines(f"{i},{label}\n" for i, label in enumerate(predicted, start=1))
@@ -335,10 +442,6 @@ def _output_paths(out: Path) -> dict[str, Path]:
         kind: Path(f"{stem}.{kind}.{ext}")
         for kind, ext in [("metrics", "json"), ("curves", "png"), ("confusion", "png"), ("mistakes", "png")]
     }
-
-
-def _snapshot(net: Network) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    return [b.copy() for b in net.biases], [w.copy() for w in net.weights]
 
 
 def _config(args: argparse.Namespace, net: Network) -> dict[str, Any]:
