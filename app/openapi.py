@@ -70,6 +70,14 @@ def document(app: Flask) -> dict[str, Any]:
     }
 
 
+_DIGIT = {"type": "integer", "minimum": 0, "maximum": CLASSES - 1}
+
+
+def _object(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object schema with these properties and no others."""
+    return {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
+
+
 def _ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
 
@@ -269,12 +277,10 @@ def _reading_schemas() -> dict[str, Any]:
                 }
             },
         },
-        "Prediction": {
-            "type": "object",
-            "required": ["label", "confidence", "probabilities", "model", "input", "sample"],
-            "additionalProperties": False,
-            "properties": {
-                "label": {"type": "integer", "minimum": 0, "maximum": 9, "description": "The digit read."},
+        "Prediction": _object(
+            ["label", "confidence", "probabilities", "model", "input", "sample"],
+            {
+                "label": {**_DIGIT, "description": "The digit read."},
                 "confidence": {
                     "type": "number",
                     "minimum": 0,
@@ -294,37 +300,31 @@ def _reading_schemas() -> dict[str, Any]:
                     "description": "A signed token of this reading, for `POST /api/feedback`.",
                 },
             },
-        },
-        "Explanation": {
-            "type": "object",
-            "required": ["label", "confidence", "probabilities", "model", "layers", "units"],
-            "additionalProperties": False,
-            "properties": {
-                "label": {"type": "integer", "minimum": 0, "maximum": 9},
+        ),
+        "Explanation": _object(
+            ["label", "confidence", "probabilities", "model", "layers", "units"],
+            {
+                "label": _DIGIT,
                 "confidence": {"type": "number", "minimum": 0, "maximum": 1},
                 "probabilities": _probabilities(),
                 "model": _ref("schemas", "ModelName"),
                 "layers": {
                     "type": "array",
                     "description": "One entry per hidden layer, the first hidden layer first.",
-                    "items": {
-                        "type": "object",
-                        "required": ["index", "size", "activation", "values", "max"],
-                        "additionalProperties": False,
-                        "properties": {
+                    "items": _object(
+                        ["index", "size", "activation", "values", "max"],
+                        {
                             "index": {"type": "integer", "minimum": 1},
                             "size": {"type": "integer", "minimum": 1},
                             "activation": {"type": "string"},
                             "values": {"type": "array", "items": {"type": "number"}},
                             "max": {"type": "number"},
                         },
-                    },
+                    ),
                 },
-                "units": {
-                    "type": "object",
-                    "required": ["layer", "shown", "of", "items"],
-                    "additionalProperties": False,
-                    "properties": {
+                "units": _object(
+                    ["layer", "shown", "of", "items"],
+                    {
                         "layer": {"type": "integer", "enum": [1]},
                         "shown": {"type": "integer", "minimum": 0, "maximum": 32},
                         "of": {"type": "integer", "minimum": 0},
@@ -332,11 +332,9 @@ def _reading_schemas() -> dict[str, Any]:
                             "type": "array",
                             "maxItems": 32,
                             "description": "The most active units first.",
-                            "items": {
-                                "type": "object",
-                                "required": ["unit", "activation", "excitation", "weights"],
-                                "additionalProperties": False,
-                                "properties": {
+                            "items": _object(
+                                ["unit", "activation", "excitation", "weights"],
+                                {
                                     "unit": {"type": "integer", "minimum": 0},
                                     "activation": {"type": "number"},
                                     "excitation": {
@@ -351,12 +349,12 @@ def _reading_schemas() -> dict[str, Any]:
                                         "description": f"The unit's incoming weights as a {SIDE}x{SIDE} PNG.",
                                     },
                                 },
-                            },
+                            ),
                         },
                     },
-                },
+                ),
             },
-        },
+        ),
     }
 
 
@@ -367,31 +365,27 @@ def _feedback_schemas() -> dict[str, Any]:
             "required": ["sample", "label"],
             "properties": {
                 "sample": {"type": "string", "description": "The `sample` token of a `/predict` answer."},
-                "label": {"type": "integer", "minimum": 0, "maximum": 9, "description": "The right digit."},
+                "label": {**_DIGIT, "description": "The right digit."},
             },
         },
-        "FeedbackStored": {
-            "type": "object",
-            "required": ["id", "label", "prediction", "model", "stored"],
-            "additionalProperties": False,
-            "properties": {
+        "FeedbackStored": _object(
+            ["id", "label", "prediction", "model", "stored"],
+            {
                 "id": {"type": "integer", "minimum": 1},
-                "label": {"type": "integer", "minimum": 0, "maximum": 9},
-                "prediction": {"type": "integer", "minimum": 0, "maximum": 9},
+                "label": _DIGIT,
+                "prediction": _DIGIT,
                 "model": {"type": "string"},
                 "stored": {"type": "boolean", "enum": [True]},
             },
-        },
+        ),
     }
 
 
 def _service_schemas() -> dict[str, Any]:
     return {
-        "Model": {
-            "type": "object",
-            "required": ["name", "sizes", "activation", "cost", "parameters", "test_accuracy", "trained"],
-            "additionalProperties": False,
-            "properties": {
+        "Model": _object(
+            ["name", "sizes", "activation", "cost", "parameters", "test_accuracy", "trained"],
+            {
                 "name": _ref("schemas", "ModelName"),
                 "sizes": {
                     "type": "array",
@@ -415,42 +409,34 @@ def _service_schemas() -> dict[str, Any]:
                     "description": "When the weights were trained or saved (ISO 8601), when known.",
                 },
             },
-        },
-        "Models": {
-            "type": "object",
-            "required": ["default", "models"],
-            "additionalProperties": False,
-            "properties": {
+        ),
+        "Models": _object(
+            ["default", "models"],
+            {
                 "default": _ref("schemas", "ModelName"),
                 "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "Model")},
             },
-        },
-        "Health": {
-            "type": "object",
-            "required": ["status", "models"],
-            "additionalProperties": False,
-            "properties": {
+        ),
+        "Health": _object(
+            ["status", "models"],
+            {
                 "status": {"type": "string", "enum": ["ok"]},
                 "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "ModelName")},
             },
-        },
+        ),
     }
 
 
 def _error_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["error"],
-        "additionalProperties": False,
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "additionalProperties": False,
-                "properties": {
+    return _object(
+        ["error"],
+        {
+            "error": _object(
+                ["code", "message"],
+                {
                     "code": {"type": "string", "enum": [e.code for e in errors.ERRORS]},
                     "message": {"type": "string", "description": "What went wrong, for a person."},
                 },
-            }
+            )
         },
-    }
+    )

@@ -31,26 +31,22 @@ def text(raw: str) -> str:
     return raw
 
 
-def positive_int(raw: str) -> int:
-    """A whole number above zero."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError("is not a valid int") from None
-    if value <= 0:
-        raise ValueError("must be positive")
-    return value
+def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ValueError(f"is not a valid {kind.__name__}") from None
+        if not value > 0:  # also refuses nan
+            raise ValueError("must be positive")
+        return value
+
+    parse.__doc__ = f"A {'whole ' if kind is int else ''}number above zero."
+    return parse
 
 
-def positive_float(raw: str) -> float:
-    """A number above zero."""
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("is not a valid float") from None
-    if not value > 0:  # also refuses nan
-        raise ValueError("must be positive")
-    return value
+positive_int = _positive(int)
+positive_float = _positive(float)
 
 
 def key_list(raw: str) -> tuple[str, ...]:

@@ -70,7 +70,7 @@ def test_main_trains_on_real_mnist_and_writes_every_output(mnist_dir, tmp_path, 
     # The kept weights are those of the best validation epoch, and score what the metrics say.
     _, test = data.load(mnist_dir)
     assert net.evaluate((data.to_columns(test.images), test.labels)) / 10_000 == pytest.approx(metrics["test_accuracy"])
-    best = max(metrics["history"], key=lambda r: r["test_accuracy"])
+    best = max(metrics["history"], key=lambda r: r["validation_accuracy"])
     assert metrics["best_epoch"] == best["epoch"]
 
     for kind in ("curves", "confusion", "mistakes"):
@@ -359,9 +359,9 @@ def test_extra_samples_train_but_never_validate(tmp_path, capsys, monkeypatch):
     seen = {}
     real_sgd = Network.SGD
 
-    def watched(self, training_data, *args, test_data=None, **kwargs):
-        seen.update(training=training_data, validation=test_data)
-        return real_sgd(self, training_data, *args, test_data=test_data, **kwargs)
+    def watched(self, training_data, *args, validation_data=None, **kwargs):
+        seen.update(training=training_data, validation=validation_data)
+        return real_sgd(self, training_data, *args, validation_data=validation_data, **kwargs)
 
     monkeypatch.setattr(Network, "SGD", watched)
     out = tmp_path / "w.npz"
