@@ -28,8 +28,8 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize, PowerNorm
 from matplotlib.figure import Figure
-from matplotlib.offsetbox import AnchoredOffsetbox, HPacker, TextArea
-from matplotlib.ticker import FixedLocator, MaxNLocator, StrMethodFormatter
+from matplotlib.offsetbox import AnnotationBbox, HPacker, TextArea
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 from numpy.typing import ArrayLike
 
 from model import data
@@ -43,26 +43,14 @@ __all__ = ["confusion_matrix_figure", "main", "mistakes_grid", "network_title", 
 _DPI = 100  # figure sizes are given in pixels: inches = pixels / _DPI
 _TEXT, _MUTED, _FAINT, _FRAME = "#282828", "#6e6e6e", "#b9b9b9", "#aaaaaa"
 _TRAIN, _VALID, _ERROR = "#1f77b4", "#e66101", "#c81e1e"
-_STYLE = {
-    "font.size": 11,
-    "axes.titlesize": 13,
-    "figure.titlesize": 15,
-    "text.color": _TEXT,
-    "axes.labelcolor": _TEXT,
-    "axes.edgecolor": _FRAME,
-    "axes.axisbelow": True,
-    "grid.color": "#e8e8e8",
-    "xtick.color": _FRAME,
-    "ytick.color": _FRAME,
-    "xtick.labelcolor": _MUTED,
-    "ytick.labelcolor": _MUTED,
-    "legend.edgecolor": _FRAME,
-    "legend.fancybox": False,
-}
+# Frame and ticks in greys, so the data stands out.
+_STYLE = {"font.size": 11, "axes.titlesize": 13, "figure.titlesize": 15, "grid.color": "#e8e8e8"}
+_STYLE.update({"axes.edgecolor": _FRAME, "xtick.color": _FRAME, "ytick.color": _FRAME})
+_STYLE.update({"xtick.labelcolor": _MUTED, "ytick.labelcolor": _MUTED, "legend.edgecolor": _FRAME})
 
 
 @contextlib.contextmanager
-def _drawing(path: str | PathLike[str], width: int, height: int, layout: str | None = "constrained") -> Iterator[Figure]:
+def _drawing(path: str | PathLike[str], width: int, height: int, layout: str = "constrained") -> Iterator[Figure]:
     """A white ``width`` x ``height`` pixel figure, written to ``path`` as a PNG when the block ends."""
     # "default" first, so a matplotlibrc on the machine cannot change the figures.
     with matplotlib.style.context(["default", _STYLE]):
@@ -75,29 +63,13 @@ def _drawing(path: str | PathLike[str], width: int, height: int, layout: str | N
 def _rich_text(fig: Figure, x: float, y: float, parts: Sequence[tuple[str, str]], size: float) -> None:
     """(text, colour) runs side by side, centred on figure pixel (x, y) counted from the top left."""
     runs = [TextArea(text, textprops={"color": colour, "fontsize": size}) for text, colour in parts]
-    box = AnchoredOffsetbox(
-        "center",
-        child=HPacker(children=runs, align="baseline", pad=0, sep=size / 4),
-        frameon=False,
-        pad=0,
-        borderpad=0,
-        bbox_to_anchor=(x / fig.bbox.width, 1 - y / fig.bbox.height),
-        bbox_transform=fig.transFigure,
-    )
-    fig.add_artist(box)
+    row = HPacker(children=runs, align="baseline", pad=0, sep=size / 4)
+    fig.add_artist(AnnotationBbox(row, (x, fig.bbox.height - y), xycoords="figure pixels", frameon=False, pad=0))
 
 
 def network_title(net: Network) -> str:
     """The figures' title for a network, e.g. ``784-800-800-10 relu, cross-entropy``."""
     return f"{'-'.join(map(str, net.sizes))} {net.activation}, {net.cost}"
-
-
-# -- training curves ---------------------------------------------------------------------------
-
-
-def _validation_accuracy(record: Mapping[str, Any]) -> Any:
-    # Older metrics files call the validation accuracy "test_accuracy".
-    return record.get("validation_accuracy", record.get("test_accuracy"))
 
 
 def _per_epoch(history: Sequence[Mapping[str, Any]], value: Any, scale: float = 1.0) -> tuple[list[int], list[float]]:
@@ -127,7 +99,8 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[s
         raise ValueError("history is empty: nothing to plot")
     cost = _per_epoch(history, lambda r: r.get("cost"))
     train = _per_epoch(history, lambda r: r.get("train_accuracy"), 100)
-    valid = _per_epoch(history, _validation_accuracy, 100)
+    # Older metrics files call the validation accuracy "test_accuracy".
+    valid = _per_epoch(history, lambda r: r.get("validation_accuracy", r.get("test_accuracy")), 100)
     epochs = [int(r["epoch"]) for r in history]
     markers = {"marker": "o", "markersize": 3.5} if len(epochs) <= 40 else {}
 
@@ -172,14 +145,6 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: str | PathLike[s
         acc_ax.legend(loc="best", framealpha=1)
 
 
-# -- confusion matrix --------------------------------------------------------------------------
-
-
-def _ramp(name: str, start: float) -> ListedColormap:
-    """The upper part of a matplotlib colour map, so its lowest value is clearly tinted."""
-    return ListedColormap(colormaps[name](np.linspace(start, 1.0, 256)), name=f"{name}_from_{start}")
-
-
 def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title: str = "") -> None:
     """Draw a (k, k) confusion matrix (rows = true label, columns = predicted) as a ~720x780 PNG.
 
@@ -199,7 +164,8 @@ def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title:
     correct_norm = Normalize(0, max(1, int(counts[diagonal].max())))
     max_error = int(counts[~diagonal].max(initial=0))
     error_norm = PowerNorm(0.5, 0, max(2, max_error))  # 2: a lone 1 is not the top of a one-value scale
-    blues, reds = _ramp("Blues", 0.25), _ramp("Reds", 0.12)
+    # The upper parts of two colour maps, so that the lowest count is clearly tinted.
+    blues, reds = (ListedColormap(colormaps[n](np.linspace(lo, 1, 256))) for n, lo in [("Blues", 0.25), ("Reds", 0.12)])
     colours = np.where(diagonal[..., None], blues(correct_norm(counts)), reds(error_norm(counts)))
     colours[counts == 0] = 1.0  # white: nothing to see
 
@@ -214,16 +180,13 @@ def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title:
             luminance = colours[i, j, :3] @ [0.299, 0.587, 0.114]
             ink = _FAINT if n == 0 else _TEXT if luminance > 0.6 else "white"
             ax.text(j, i, str(n), ha="center", va="center", color=ink, fontsize=size)
-        ax.set_xticks(range(k))
-        ax.set_yticks(range(k))
+        ax.set(xticks=range(k), yticks=range(k), xlabel="predicted label", ylabel="true label")
         ax.set_xticks(np.arange(k + 1) - 0.5, minor=True)  # hairlines between cells, so zeros read as a grid
         ax.set_yticks(np.arange(k + 1) - 0.5, minor=True)
         ax.grid(which="minor", linewidth=1)
-        ax.tick_params(which="both", length=0)
-        ax.tick_params(labelcolor=_TEXT)
+        ax.tick_params(which="both", length=0, labelcolor=_TEXT)
         overall = f"overall accuracy {100 * np.trace(counts) / total:.2f}% of {total:,}" if total else "no examples"
         ax.set_title(overall, fontsize=11, color=_MUTED)
-        ax.set(xlabel="predicted label", ylabel="true label")
 
         rows = counts.sum(axis=1)
         recall = [f"{100 * counts[t, t] / rows[t]:.1f}%" if rows[t] else "n/a" for t in range(k)]
@@ -232,43 +195,19 @@ def confusion_matrix_figure(matrix: ArrayLike, path: str | PathLike[str], title:
         right.tick_params(length=0, labelcolor=_TEXT)
         right.set_ylabel("per-class accuracy", color=_MUTED)
 
-        keys = [(grid[1, 0], blues, correct_norm, "correct", 0, MaxNLocator(5, integer=True))]
+        bars = [(grid[1, 0], blues, correct_norm, "correct", 0)]
         if max_error:  # zero errors are white, not the lightest red: that bar starts at 1
-            middle = round(((1 + math.sqrt(max_error)) / 2) ** 2)  # halfway along the square-root scale
-            ticks = FixedLocator(sorted({1, middle, error_norm.vmax}))
-            keys.append((grid[1, 1], reds, error_norm, "errors (square-root scale)", 1, ticks))
+            bars.append((grid[1, 1], reds, error_norm, "errors (square-root scale)", 1))
         else:
-            fig.text(0.75, 0.03, "no errors", ha="center", color=_MUTED)
-        for cell, cmap, norm, label, low, ticks in keys:
-            bar = fig.colorbar(ScalarMappable(norm, cmap), cax=fig.add_subplot(cell), orientation="horizontal")
-            bar.set_label(label)
+            blank = fig.add_subplot(grid[1, 1], frame_on=False, xticks=[], yticks=[])
+            blank.text(0.5, 0.5, "no errors", ha="center", va="center", color=_MUTED, transform=blank.transAxes)
+        for cell, cmap, norm, label, low in bars:
+            bar = fig.colorbar(ScalarMappable(norm, cmap), fig.add_subplot(cell), orientation="horizontal", label=label)
             bar.outline.set_edgecolor(_FRAME)
             bar.ax.set_xlim(low, norm.vmax)
-            bar.ax.xaxis.set_major_locator(ticks)
             bar.ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-
-
-# -- mistakes grid -----------------------------------------------------------------------------
-
-
-def _as_uint8_images(images: ArrayLike) -> np.ndarray:
-    """(n, height, width) uint8 from uint8 or [0, 1] float images, or square (n, pixels) rows."""
-    arr = np.asarray(images)
-    if arr.ndim == 2 and arr.shape[0] == 0:
-        return np.zeros((0, SIDE, SIDE), np.uint8)
-    if arr.ndim == 2:
-        side = math.isqrt(arr.shape[1])
-        if side * side != arr.shape[1]:
-            raise ValueError(f"cannot read rows of {arr.shape[1]} pixels as square images")
-        arr = arr.reshape(arr.shape[0], side, side)
-    if arr.ndim != 3:
-        raise ValueError(f"images must have shape (n, height, width), got {arr.shape}")
-    if arr.dtype != np.uint8:
-        arr = arr.astype(np.float64)
-        if arr.size and arr.max() <= 1.0:  # the network's [0, 1] pixel scale
-            arr = arr * 255.0
-        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-    return arr
+        if max_error:  # 1, the top, and halfway along the square-root scale
+            bar.set_ticks(sorted({1, round(((1 + math.sqrt(max_error)) / 2) ** 2), error_norm.vmax}))
 
 
 def mistakes_grid(
@@ -285,7 +224,12 @@ def mistakes_grid(
     [0, 1] are accepted too); the label arrays have n entries. With n = 0 the PNG just says
     "no mistakes". The grid has ``min(columns, n)`` columns, so it grows with n up to ``limit``.
     """
-    imgs = _as_uint8_images(images)
+    imgs = np.asarray(images)
+    imgs = imgs.reshape(len(imgs), SIDE, SIDE) if imgs.ndim == 2 else imgs  # (n, 784) rows
+    if imgs.ndim != 3:
+        raise ValueError(f"images must have shape (n, height, width), got {imgs.shape}")
+    if imgs.dtype != np.uint8:  # floats, on the network's [0, 1] scale or 0-255
+        imgs = np.clip(np.rint(imgs * (255.0 if imgs.max(initial=0) <= 1 else 1.0)), 0, 255).astype(np.uint8)
     true = np.asarray(true_labels).reshape(-1)
     pred = np.asarray(predicted_labels).reshape(-1)
     if not len(imgs) == len(true) == len(pred):
@@ -294,7 +238,7 @@ def mistakes_grid(
         raise ValueError("columns must be at least 1 and limit at least 0")
     shown = min(len(imgs), limit)
     if shown == 0:
-        with _drawing(path, 280, 76, layout=None) as fig:
+        with _drawing(path, 280, 76, layout="none") as fig:
             fig.text(0.5, 0.5, "no mistakes", ha="center", va="center", fontsize=15, color=_MUTED)
         return
 
@@ -308,7 +252,7 @@ def mistakes_grid(
     left = (width - grid_w) // 2
     # The digits are laid out pixel for pixel and drawn unresampled (figimage), so they stay sharp.
     canvas = np.full((height, width), 255, np.uint8)
-    with _drawing(path, width, height, layout=None) as fig:
+    with _drawing(path, width, height, layout="none") as fig:
         for i in range(shown):
             r, c = divmod(i, cols)
             x, y = left + c * (tile_w + gap), header + r * (tile_h + caption + gap)
@@ -319,10 +263,8 @@ def mistakes_grid(
         what = f"{len(imgs):,} mistake{'s' * (len(imgs) != 1)}"
         if shown < len(imgs):
             what = f"first {shown} of {what}"
-        _rich_text(fig, width / 2, header / 2, [(f"{what}, captioned true", _TEXT), ("→", _MUTED), ("predicted", _ERROR)], 13)
-
-
-# -- command line ------------------------------------------------------------------------------
+        heading = [(f"{what}, captioned true", _TEXT), ("→", _MUTED), ("predicted", _ERROR)]
+        _rich_text(fig, width / 2, header / 2, heading, 13)
 
 
 def _read_metrics(path: Path) -> dict[str, Any]:
@@ -341,10 +283,9 @@ def _read_metrics(path: Path) -> dict[str, Any]:
 
 
 def _misread(net: Network, data_dir: Path, saved_matrix: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The MNIST test images (m, 28, 28) the network gets wrong, their labels and its answers (m,).
+    """The MNIST test images (m, 28, 28) the network misreads, their labels and its answers (m,).
 
-    Raises ValueError unless its answers reproduce ``saved_matrix``: other data or other weights
-    would draw mistakes that the saved metrics do not describe.
+    Its answers must reproduce ``saved_matrix``: other data or weights would draw other mistakes.
     """
     k = net.sizes[-1]
     saved = np.asarray(saved_matrix)
@@ -361,9 +302,8 @@ def _misread(net: Network, data_dir: Path, saved_matrix: Any) -> tuple[np.ndarra
 def redraw(weights: str | PathLike[str], data_dir: str | PathLike[str]) -> list[Path]:
     """Redraw ``<stem>.{curves,confusion,mistakes}.png`` beside ``weights``; return the paths written.
 
-    Reads ``<stem>.metrics.json`` (history, confusion matrix), the weights and the MNIST test
-    set in ``data_dir``. Everything is read and checked before the first figure is written.
-    Raises ValueError (or OSError) naming the file and the problem.
+    Reads ``<stem>.metrics.json`` (history, confusion matrix), the weights and the MNIST test set
+    in ``data_dir``, all before the first write. Raises ValueError or OSError naming the file.
     """
     stem = Path(weights).with_suffix("")
     metrics = _read_metrics(Path(f"{stem}.metrics.json"))
@@ -380,22 +320,15 @@ def redraw(weights: str | PathLike[str], data_dir: str | PathLike[str]) -> list[
     return list(paths.values())
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m model.figures",
-        description="Redraw a model's figures (<stem>.curves.png, .confusion.png, .mistakes.png) from its "
-        "weights, the <stem>.metrics.json its training wrote, and the MNIST test set.",
-    )
-    parser.add_argument("weights", type=Path, help="the model's weights, e.g. model/digits.npz")
-    parser.add_argument(
-        "--data", type=Path, required=True, metavar="DIR", help="folder with the MNIST t10k files, for the mistakes"
-    )
-    return parser
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the redraw command; return the exit status (1, with a message, for a missing or bad file)."""
-    args = build_parser().parse_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m model.figures",
+        description="Redraw a model's figures from its metrics, weights and the MNIST test set.",
+    )
+    parser.add_argument("weights", type=Path, help="the model's weights, e.g. model/digits.npz")
+    parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder with the MNIST t10k files")
+    args = parser.parse_args(argv)
     try:
         written = redraw(args.weights, args.data)
     except (OSError, ValueError) as e:

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model.network import Network, WeightsError
+from model.network import DEFAULT_WEIGHTS, Network, WeightsError
 from model.preprocess import ImageError, Limits, preprocess
 from model.shape import PIXELS
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "digits.npz"
 LIMITS = Limits()
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from model import data, download
-from model.mnist import MNIST_FILES
 from model.download import DownloadError, download_mnist
+from model.mnist import MNIST_FILES
 from tests.support.mirror import Mirror
 
 # The failure tests fetch only this 4.5 kB file; the other three are put in place beforehand.

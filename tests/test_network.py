@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 
 from model.network import (
+    COSTS,
+    CrossEntropyCost,
     Network,
+    QuadraticCost,
+    SGDState,
     WeightsError,
     learning_rate,
     one_hot,
@@ -64,16 +68,22 @@ def test_backprop_matches_finite_differences(cost, activation, lmbda):
 
 
 @pytest.mark.parametrize(("cost", "activation"), COMBINATIONS)
-def test_update_mini_batch_steps_down_the_gradient_of_total_cost(cost, activation):
-    """One step of plain SGD moves every parameter by -eta times the numerical gradient."""
+@pytest.mark.parametrize("reused_buffers", [False, True])
+def test_update_mini_batch_steps_down_the_gradient_of_total_cost(cost, activation, reused_buffers):
+    """One step of plain SGD moves every parameter by -eta times the numerical gradient, also
+    when the step's gradient buffers (kept in the SGD state) still hold an earlier step's."""
     net = Network([6, 5, 3], cost=cost, activation=activation, dtype="float64", seed=2)
+    state = None
+    if reused_buffers:
+        state = SGDState()
+        net.update_mini_batch(small_batch(seed=4), 0.3, state=state)
     x, y = small_batch(seed=3)
     lmbda, n, eta = 0.5, 30, 0.01
     expected = []
     for layer in range(2):
         num_w, num_b = numerical_gradient(net, x, y, lmbda, n, layer)
         expected.append((net.weights[layer] - eta * num_w, net.biases[layer] - eta * num_b))
-    net.update_mini_batch((x, y), eta, lmbda=lmbda, n=n)
+    net.update_mini_batch((x, y), eta, lmbda=lmbda, n=n, state=state)
     for layer, (w, b) in enumerate(expected):
         np.testing.assert_allclose(net.weights[layer], w, rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(net.biases[layer], b, rtol=1e-7, atol=1e-9)
@@ -97,13 +107,21 @@ def test_momentum_accumulates_velocity():
     w0 = plain.weights[0].copy()
     g1 = plain.backprop(x, y)[1][0] / x.shape[1]
     net = Network([6, 4, 3], dtype="float64", seed=7)
-    velocities = ([np.zeros_like(b) for b in net.biases], [np.zeros_like(w) for w in net.weights])
-    net.update_mini_batch((x, y), 0.5, momentum=0.9, velocities=velocities)
+    state = SGDState()
+    net.update_mini_batch((x, y), 0.5, momentum=0.9, state=state)
     np.testing.assert_allclose(net.weights[0], w0 - 0.5 * g1)
     g2 = net.backprop(x, y)[1][0] / x.shape[1]
     w1 = net.weights[0].copy()
-    net.update_mini_batch((x, y), 0.5, momentum=0.9, velocities=velocities)
+    net.update_mini_batch((x, y), 0.5, momentum=0.9, state=state)
     np.testing.assert_allclose(net.weights[0], w1 - 0.5 * g2 + 0.9 * (w1 - w0), rtol=1e-10)
+    np.testing.assert_allclose(state.velocities[1][0], net.weights[0] - w1, rtol=1e-10)
+    assert state.step == 2
+
+
+def test_momentum_without_a_state_is_refused():
+    net = Network([6, 4, 3], dtype="float64", seed=7)
+    with pytest.raises(ValueError, match="momentum needs an SGDState"):
+        net.update_mini_batch(small_batch(), 0.5, momentum=0.9)
 
 
 def test_helpers():
@@ -214,13 +232,13 @@ def test_sgd_learns_and_reports_history(cost, activation, eta):
         5,
         10,
         eta,
-        test_data=(X[:, 500:], y[500:]),
+        validation_data=(X[:, 500:], y[500:]),
         momentum=0.5,
         lmbda=0.1,
         on_epoch=seen.append,
     )
     assert len(history) == 5 and seen == history
-    assert history[-1].test_accuracy > 0.95
+    assert history[-1].validation_accuracy > 0.95
     assert history[-1].cost < history[0].cost
     assert net.evaluate((X, y)) > max(before, 570)
 
@@ -239,6 +257,190 @@ def test_sgd_batches_call_progress_and_transform():
     assert transformed == [(12, 95), (12, 95)]
     assert calls[:10] == [(d, 95) for d in [10, 20, 30, 40, 50, 60, 70, 80, 90, 95]]
     assert len(calls) == 20
+
+
+# -- costs, the forward pass and the parameters ----------------------------------------------------
+
+
+@pytest.mark.parametrize("cost", [QuadraticCost, CrossEntropyCost])
+def test_cost_delta_is_the_gradient_of_fn_through_the_output_activation(cost):
+    """delta(a, y) = dC/dz of the output layer: central differences of fn(output(z), y) in z."""
+    rng = np.random.default_rng(8)
+    z = rng.normal(size=(4, 5)) * 2
+    y = one_hot(rng.integers(0, 4, 5), 4, np.float64)
+    numeric = np.zeros_like(z)
+    eps = 1e-6
+    for idx in np.ndindex(z.shape):
+        plus, minus = z.copy(), z.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        numeric[idx] = (cost.fn(cost.output(plus), y) - cost.fn(cost.output(minus), y)) / (2 * eps)
+    assert relative_error(cost.delta(cost.output(z), y), numeric) < 1e-7
+
+
+def test_quadratic_delta_is_the_classic_cost_derivative_times_sigmoid_prime():
+    z = np.random.default_rng(9).normal(size=(3, 4)) * 3
+    a, y = sigmoid(z), one_hot(np.array([0, 2, 1, 1]), 3, np.float64)
+    net = Network([2, 3], seed=0)
+    np.testing.assert_allclose(QuadraticCost.delta(a, y), net.cost_derivative(a, y) * sigmoid_prime(z), rtol=1e-12)
+
+
+def test_costs_are_registered_by_their_names():
+    assert dict(COSTS) == {"quadratic": QuadraticCost, "cross-entropy": CrossEntropyCost}
+    for name, cost in COSTS.items():
+        net = Network([4, 3, 2], cost=name, seed=0)
+        assert net.cost == name and net.cost_function is cost
+    a, y = np.array([[0.25], [0.75]]), np.array([[0.0], [1.0]])
+    assert QuadraticCost.fn(a, y) == pytest.approx(0.5 * (0.25**2 + 0.25**2))
+    assert CrossEntropyCost.fn(a, y) == pytest.approx(-np.log(0.75))
+    # A softmax output that underflows to 0 on the true class costs a large finite amount, not inf.
+    assert 80 < CrossEntropyCost.fn(np.array([[1.0], [0.0]], np.float32), y) < 110
+
+
+@pytest.mark.parametrize(("cost", "activation"), COMBINATIONS)
+def test_forward_gives_every_layers_weighted_input_and_activation(cost, activation):
+    net = Network([7, 5, 4, 3], cost=cost, activation=activation, dtype="float64", seed=3)
+    a = np.random.default_rng(3).random((7, 6))
+    zs, activations = net.forward(a)
+    assert [z.shape for z in zs] == [(5, 6), (4, 6), (3, 6)]
+    assert activations[0] is a and len(activations) == 4
+    hidden = sigmoid if activation == "sigmoid" else (lambda v: np.maximum(v, 0))
+    output = sigmoid if cost == "quadratic" else softmax
+    for layer, (w, b) in enumerate(zip(net.weights, net.biases)):
+        np.testing.assert_allclose(zs[layer], w @ activations[layer] + b, rtol=1e-12)
+        f = output if layer == 2 else hidden
+        np.testing.assert_allclose(activations[layer + 1], f(zs[layer]), rtol=1e-12)
+    np.testing.assert_array_equal(net.feedforward(a), activations[-1])
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+def test_predict_proba_normalises_the_output(cost):
+    net = Network([6, 5, 3], cost=cost, dtype="float64", seed=5)
+    a = np.random.default_rng(5).random((6, 4))
+    out = net.feedforward(a)
+    np.testing.assert_allclose(net.predict_proba(a), out / out.sum(axis=0), rtol=1e-12)
+    # Sigmoid outputs that all underflow to 0 still give a distribution.
+    net.biases[-1][:] = -800.0
+    p = net.predict_proba(a)
+    assert np.all(np.isfinite(p))
+    np.testing.assert_allclose(p.sum(axis=0), 1)
+
+
+def test_parameters_are_copies_and_set_parameters_restores_them():
+    net = Network([4, 3, 2], seed=0)
+    saved = net.parameters()
+    assert sorted(saved) == ["b0", "b1", "w0", "w1"]
+    x = np.random.default_rng(0).random((4, 5))
+    before = net.feedforward(x)
+    net.update_mini_batch((x, one_hot(np.arange(5) % 2, 2)), 1.0)
+    assert not np.array_equal(net.feedforward(x), before)
+    net.set_parameters(saved)
+    np.testing.assert_array_equal(net.feedforward(x), before)
+    saved["w0"][:] = 0  # the network holds copies, not the caller's arrays
+    np.testing.assert_array_equal(net.feedforward(x), before)
+    net.set_parameters({**saved, "b1": np.zeros((2, 1), np.float64)})
+    assert net.biases[1].dtype == np.float32
+    with pytest.raises(ValueError, match="layer 0 needs weights"):
+        net.set_parameters({**saved, "w0": np.zeros((4, 3))})
+
+
+def test_a_generator_as_seed_is_drawn_from():
+    """The trainer gives the network and its SGD state one generator: the initial weights are
+    the same as from the integer seed, and the state's shuffles continue the stream after them."""
+    rng = np.random.default_rng(4)
+    from_generator = Network([5, 4, 3], seed=rng)
+    from_int = Network([5, 4, 3], seed=4)
+    for a, b in zip(from_generator.weights + from_generator.biases, from_int.weights + from_int.biases):
+        np.testing.assert_array_equal(a, b)
+    assert rng.bit_generator.state != np.random.default_rng(4).bit_generator.state
+    assert SGDState(rng).rng is rng
+
+
+# -- the SGD state ---------------------------------------------------------------------------------
+
+
+def jitter(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A transform that draws from the training generator, as the augmentations do."""
+    return X + 0.05 * rng.standard_normal(X.shape)
+
+
+def test_sgd_state_round_trips_through_npz_exactly(tmp_path):
+    X, y = separable_problem(n=120)
+    net = Network([12, 6, 3], cost="cross-entropy", activation="relu", seed=0)
+    state = SGDState(5)
+    net.SGD((X, y), 2, 10, 0.1, momentum=0.9, transform=jitter, state=state)
+    assert (state.epoch, state.step) == (2, 24)
+    path = tmp_path / "state.npz"
+    np.savez(path, **state.state_dict())
+    restored = SGDState()
+    with np.load(path, allow_pickle=False) as arrays:
+        restored.load_state_dict(arrays)
+    assert (restored.epoch, restored.step) == (2, 24)
+    assert restored.rng.bit_generator.state == state.rng.bit_generator.state
+    for kind in range(2):
+        for a, b in zip(state.velocities[kind], restored.velocities[kind], strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(restored.rng.random(8), state.rng.random(8))
+    # Without momentum there are no velocities to save.
+    plain = SGDState(1)
+    Network([12, 6, 3], seed=0).SGD((X, y), 1, 10, 0.1, state=plain)
+    assert set(plain.state_dict()) == {"state"}
+    empty = SGDState()
+    empty.load_state_dict(plain.state_dict())
+    assert empty.velocities is None and empty.step == 12
+
+
+def test_training_resumed_from_a_checkpoint_matches_an_unbroken_run(tmp_path):
+    X, y = separable_problem(n=150)
+    settings = {"lmbda": 0.1, "momentum": 0.9, "schedule": "cosine", "transform": jitter}
+    unbroken = Network([12, 6, 3], cost="cross-entropy", activation="relu", seed=0)
+    history = unbroken.SGD((X, y), 3, 10, 0.1, state=SGDState(4), **settings)
+
+    first = Network([12, 6, 3], cost="cross-entropy", activation="relu", seed=0)
+    state = SGDState(4)
+    # The cosine rate of epoch 0 is eta whatever the run's length, so one epoch of a 1-epoch run
+    # is the first epoch of the 3-epoch run.
+    first.SGD((X, y), 1, 10, 0.1, state=state, **settings)
+    path = tmp_path / "checkpoint.npz"
+    np.savez(path, **first.parameters(), **state.state_dict())
+
+    resumed, resumed_state = Network([12, 6, 3], cost="cross-entropy", activation="relu", seed=99), SGDState()
+    with np.load(path, allow_pickle=False) as checkpoint:
+        resumed.set_parameters(checkpoint)
+        resumed_state.load_state_dict(checkpoint)
+    rest = resumed.SGD((X, y), 3, 10, 0.1, state=resumed_state, **settings)
+    assert [r.epoch for r in rest] == [2, 3]
+    assert [(r.eta, r.cost) for r in rest] == [(r.eta, r.cost) for r in history[1:]]
+    for a, b in zip(unbroken.weights + unbroken.biases, resumed.weights + resumed.biases):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sgd_state_of_another_network_is_refused():
+    X, y = separable_problem(n=40)
+    state = SGDState(0)
+    Network([12, 6, 3], seed=0).SGD((X, y), 1, 10, 0.1, momentum=0.5, state=state)
+    with pytest.raises(ValueError, match="velocities do not fit"):
+        Network([12, 5, 3], seed=0).SGD((X, y), 2, 10, 0.1, momentum=0.5, state=state)
+
+
+def test_sgd_state_with_an_unknown_generator_is_refused():
+    arrays = SGDState(0).state_dict()
+    meta = json.loads(str(arrays["state"]))
+    meta["rng"]["bit_generator"] = "os.system"
+    with pytest.raises(ValueError, match="unknown bit generator"):
+        SGDState().load_state_dict({"state": np.array(json.dumps(meta))})
+
+
+def test_test_data_is_the_old_name_of_validation_data():
+    X, y = separable_problem(n=60)
+    val = (X[:, :20], y[:20])
+    [record] = Network([12, 4, 3], seed=0).SGD((X, y), 1, 10, 1.0, test_data=val)
+    [same] = Network([12, 4, 3], seed=0).SGD((X, y), 1, 10, 1.0, val)
+    assert record.validation_accuracy is not None
+    assert record.validation_accuracy == same.validation_accuracy and record.cost == same.cost
+    with pytest.raises(ValueError, match="not both"):
+        Network([12, 4, 3], seed=0).SGD((X, y), 1, 10, 1.0, val, test_data=val)
 
 
 # -- saving and loading ---------------------------------------------------------------------------
