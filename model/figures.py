@@ -36,7 +36,7 @@ from model import data
 from model.fileio import atomic_write
 from model.metrics import confusion_matrix
 from model.network import Network
-from model.shape import SIDE
+from model.shape import PIXELS, SIDE
 
 __all__ = ["confusion_matrix_figure", "main", "mistakes_grid", "network_title", "redraw", "training_curves"]
 
@@ -225,7 +225,7 @@ def mistakes_grid(
     "no mistakes". The grid has ``min(columns, n)`` columns, so it grows with n up to ``limit``.
     """
     imgs = np.asarray(images)
-    imgs = imgs.reshape(len(imgs), SIDE, SIDE) if imgs.ndim == 2 else imgs  # (n, 784) rows
+    imgs = imgs.reshape(len(imgs), SIDE, SIDE) if imgs.ndim == 2 and imgs.shape[1] == PIXELS else imgs  # rows
     if imgs.ndim != 3:
         raise ValueError(f"images must have shape (n, height, width), got {imgs.shape}")
     if imgs.dtype != np.uint8:  # floats, on the network's [0, 1] scale or 0-255

@@ -73,7 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m model.train",
         description="Train a digit-recognising network with mini-batch SGD and save its weights, metrics and figures.",
     )
-    src = p.add_argument_group("data")
+    _add_data_arguments(p.add_argument_group("data"))
+    _add_network_arguments(p.add_argument_group("network"))
+    _add_training_arguments(p.add_argument_group("training"))
+    out = p.add_argument_group("output")
+    out.add_argument("--out", type=Path, required=True, help="where to write the weights (.npz)")
+    out.add_argument("--kaggle-test", type=Path, metavar="CSV", help="Kaggle test.csv to predict")
+    out.add_argument("--submission", type=Path, metavar="CSV", help="where to write the Kaggle submission")
+    return p
+
+
+def _add_data_arguments(src: argparse._ArgumentGroup) -> None:
     src.add_argument("--data", type=Path, help="an MNIST folder (IDX files, .gz or raw) or a Kaggle train.csv")
     src.add_argument(
         "--download",
@@ -104,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="use each --extra sample K times per epoch, so a few hundred drawings weigh against MNIST (default 1)",
     )
-    net = p.add_argument_group("network")
+
+
+def _add_network_arguments(net: argparse._ArgumentGroup) -> None:
     net.add_argument("--hidden", type=_hidden_sizes, default=[30], help="hidden layer sizes, e.g. 15 or 1024,1024")
     net.add_argument("--cost", choices=COSTS, default="quadratic")
     net.add_argument("--activation", choices=ACTIVATIONS, default="sigmoid", help="of the hidden layers")
@@ -121,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WEIGHTS",
         help="start from these saved weights (fine-tuning); their architecture replaces --hidden etc.",
     )
-    sgd = p.add_argument_group("training")
+
+
+def _add_training_arguments(sgd: argparse._ArgumentGroup) -> None:
     sgd.add_argument("--epochs", type=_positive(int), default=30)
     sgd.add_argument("--batch-size", type=_positive(int), default=10)
     sgd.add_argument("--eta", type=_positive(float), default=3.0, help="learning rate")
@@ -135,11 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="random distortions of the training images each epoch",
     )
     sgd.add_argument("--seed", type=int, default=0, help="seeds the split, initialisation, shuffling and augmentation")
-    out = p.add_argument_group("output")
-    out.add_argument("--out", type=Path, required=True, help="where to write the weights (.npz)")
-    out.add_argument("--kaggle-test", type=Path, metavar="CSV", help="Kaggle test.csv to predict")
-    out.add_argument("--submission", type=Path, metavar="CSV", help="where to write the Kaggle submission")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    """The run, step by step: read the inputs, build the network, train, measure, write."""
     say = functools.partial(print, flush=True)
     # A bad weights or feedback file is found before minutes go into reading data.
     start = Network.load(args.init) if args.init is not None else None
