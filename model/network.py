@@ -120,66 +120,64 @@ def learning_rate(schedule: str, eta: float, epoch: int, epochs: int) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-class QuadraticCost:
-    """C = ||a - y||^2 / 2 per example, with a sigmoid output layer (the classic network.py)."""
+class Cost:
+    """A cost function with the output activation it goes with, as in network2.py: ``fn`` is the
+    cost summed over the columns of output ``a`` and one-hot targets ``y`` (both (k, n)), ``delta``
+    its derivative dC/dz by the output layer's weighted input, (k, n)."""
+
+    name: str
+    # The output layer's activation and the class probabilities, from its weighted input z (k, n).
+    output: Callable[[np.ndarray], np.ndarray]
+    probabilities: Callable[[np.ndarray], np.ndarray]
+    fn: Callable[[np.ndarray, np.ndarray], float]
+    delta: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _normalised_sigmoid(z: np.ndarray) -> np.ndarray:
+    """sigmoid(z) / sum(sigmoid(z)) per column, (k, n) -> (k, n), computed from
+    log sigmoid(z) = -log(1 + e^-z): when every output underflows to 0 (all z below about -18 in
+    float32) the plain quotient would be 0 / 0."""
+    return softmax(-np.logaddexp(0, -z))
+
+
+class QuadraticCost(Cost):
+    """C = ||a - y||^2 / 2 per example, with a sigmoid output layer (the classic network.py);
+    its probabilities are the outputs normalised by their column sum."""
 
     name = "quadratic"
-
-    @staticmethod
-    def output(z: np.ndarray) -> np.ndarray:
-        """Output activations from the output layer's weighted input, (k, n) -> (k, n)."""
-        return sigmoid(z)
+    output = staticmethod(sigmoid)
+    probabilities = staticmethod(_normalised_sigmoid)
 
     @staticmethod
     def fn(a: np.ndarray, y: np.ndarray) -> float:
-        """The cost summed over the columns of output ``a`` and one-hot targets ``y``, both (k, n)."""
         return 0.5 * float(np.sum((a - y) ** 2))
 
     @staticmethod
     def delta(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """dC/dz of the output layer, (k, n): dC/da = a - y times sigmoid'(z) = a(1 - a)."""
+        # dC/da = a - y times sigmoid'(z), taken from the output as a(1 - a).
         return (a - y) * a * (1 - a)
 
-    @staticmethod
-    def probabilities(z: np.ndarray) -> np.ndarray:
-        """Class probabilities from the output layer's weighted input: the sigmoid outputs
-        normalised by their column sum, (k, n) -> (k, n)."""
-        # sigma(z) / sum(sigma(z)) computed from log sigma(z) = -log(1 + e^-z): when every output
-        # underflows to 0 (all z below about -18 in float32) the plain quotient would be 0 / 0.
-        return softmax(-np.logaddexp(0, -z))
 
-
-class CrossEntropyCost:
-    """C = -sum_j y_j ln a_j per example, with a softmax output layer."""
+class CrossEntropyCost(Cost):
+    """C = -sum_j y_j ln a_j per example, with a softmax output layer, which gives the probabilities."""
 
     name = "cross-entropy"
-
-    @staticmethod
-    def output(z: np.ndarray) -> np.ndarray:
-        """Output activations from the output layer's weighted input, (k, n) -> (k, n)."""
-        return softmax(z)
+    output = staticmethod(softmax)
+    probabilities = staticmethod(softmax)
 
     @staticmethod
     def fn(a: np.ndarray, y: np.ndarray) -> float:
-        """The cost summed over the columns of output ``a`` and one-hot targets ``y``, both (k, n)."""
         # Clipping keeps log finite when a float32 softmax output underflows to 0.
         return -float(np.sum(y * np.log(np.maximum(a, np.finfo(a.dtype).tiny))))
 
     @staticmethod
     def delta(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """dC/dz of the output layer, (k, n): through the softmax it simplifies to a - y."""
+        # Through the softmax, dC/dz simplifies to a - y.
         return a - y
 
-    @staticmethod
-    def probabilities(z: np.ndarray) -> np.ndarray:
-        """Class probabilities from the output layer's weighted input: the softmax, (k, n) -> (k, n)."""
-        return softmax(z)
-
-
-Cost = type[QuadraticCost] | type[CrossEntropyCost]
 
 # By the names the command line and the weights files use.
-COSTS: dict[str, Cost] = {cost.name: cost for cost in (QuadraticCost, CrossEntropyCost)}
+COSTS: dict[str, type[Cost]] = {cost.name: cost for cost in (QuadraticCost, CrossEntropyCost)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +310,7 @@ class Network:
         _check_choice("dtype", dtype, DTYPES)
         self.sizes = sizes
         self.num_layers = len(sizes)
-        self.cost_function: Cost = COSTS[cost]
+        self.cost_function: type[Cost] = COSTS[cost]
         self.activation = activation
         self.init = init
         self.dtype = np.dtype(dtype)

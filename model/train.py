@@ -127,12 +127,8 @@ def _add_network_arguments(net: argparse._ArgumentGroup) -> None:
         help="scaled: N(0, g/n_in) weights; classic: N(0, 1) as in the original network.py",
     )
     net.add_argument("--dtype", choices=DTYPES, default="float32")
-    net.add_argument(
-        "--init",
-        type=Path,
-        metavar="WEIGHTS",
-        help="start from these saved weights (fine-tuning); their architecture replaces --hidden etc.",
-    )
+    # Fine-tuning: the saved network's architecture replaces --hidden, --cost and the rest.
+    net.add_argument("--init", type=Path, metavar="WEIGHTS", help="start from these saved weights (fine-tuning)")
 
 
 def _add_training_arguments(sgd: argparse._ArgumentGroup) -> None:
