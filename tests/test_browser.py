@@ -183,7 +183,7 @@ def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Tab]]:
         watch = Watch(origin=origin)
         watch.attach(page)
         page.goto(origin + "/", wait_until="load")
-        expect(page.locator("html")).to_have_class(re.compile(r"\bjs\b"))  # app.js ran to its end
+        expect(page.locator("html")).to_have_class(re.compile(r"\bjs\b"))  # main.js ran to its end
         return Tab(context, page, watch)
 
     yield open_
