@@ -18,8 +18,6 @@ by putting a new one in front and dropping the old one once its tokens have expi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import os
 import re
@@ -28,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadData, BadSignature, TimestampSigner
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from model import preprocess
 from model.shape import CLASSES, PIXELS, SIDE
@@ -184,13 +183,13 @@ def _sample(payload: bytes | None) -> Sample:
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return base64_encode(data).decode("ascii")
 
 
 def _unb64(text: str) -> bytes | None:
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError):
+        return base64_decode(text)
+    except BadData:
         return None
 
 

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 data="$(mktemp -d)"
 trap 'rm -rf "$data"' EXIT
 export COVERAGE_FILE="$data/.coverage"
-python -m coverage run -m pytest -q "$@"
+status=0
+python -m coverage run -m pytest -q "$@" || status=$?
 python -m coverage combine -q
 python -m coverage report
+exit "$status"

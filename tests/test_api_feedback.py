@@ -19,6 +19,7 @@ from PIL import Image
 
 from app import create_app, samples
 from model.feedback import FeedbackError, FeedbackStore
+from model.shape import PIXELS
 from tests.support.canvas import drawn_digit
 from tests.support.server import gunicorn
 
@@ -235,8 +236,8 @@ def test_concurrent_feedback_from_many_workers_loses_nothing():
     rng = np.random.default_rng(0)
     tokens = []
     for k in range(WORKERS * PER_WORKER):
-        sample = samples.new_sample(rng.random(784), int(k % 10), "digits")
-        tokens.append((samples.sign(sample, KEY), sample.sample_id, int(rng.integers(10))))
+        sample = samples.new_sample(rng.random(PIXELS), int(k % 10), "digits")
+        tokens.append((samples.sign(sample, [KEY]), sample.sample_id, int(rng.integers(10))))
     env = {"DIGITS_SECRET_KEY": KEY.decode()}
     with gunicorn(env=env, workers=WORKERS) as server:
         url = urlsplit(server.url)
