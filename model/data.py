@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import download
+from model import cli, download
 from model.fileio import atomic_write
 from model.shape import PIXELS, SIDE
 
@@ -294,4 +294,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

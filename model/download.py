@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from model import cli
 from model.fileio import atomic_write
 from model.mnist import MNIST_FILES
 from model.progress import ProgressBar
@@ -241,4 +242,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

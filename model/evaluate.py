@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from model import data
+from model import cli, data
 from model.metrics import confusion_matrix, format_confusion, per_class_accuracy
 from model.network import DEFAULT_WEIGHTS, Network, WeightsError
 
@@ -79,4 +79,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

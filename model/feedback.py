@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import data
+from model import cli, data
 from model.shape import PIXELS, SIDE
 
 SCHEMA = f"""
@@ -198,4 +198,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model import cli
 from model.network import DEFAULT_WEIGHTS, Network, WeightsError
 from model.preprocess import ImageError, Limits, preprocess
 from model.shape import PIXELS
@@ -87,4 +88,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from model import augment, data, download, evaluate, feedback, figures
+from model import augment, cli, data, download, evaluate, feedback, figures
 from model.fileio import atomic_write
 from model.metrics import format_confusion
 from model.network import ACTIVATIONS, COSTS, DTYPES, INITS, SCHEDULES, EpochRecord, Network, SGDState, WeightsError
@@ -472,4 +472,4 @@ def _sha256(path: Path) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

@@ -1,0 +1,31 @@
+"""What every command line of the project shares: ``run(main)``, its ``__main__`` entry.
+
+    if __name__ == "__main__":
+        raise SystemExit(cli.run(main))
+
+A command whose output pipe closes early (``python -m model.evaluate ... | head -2``) stops
+quietly, as Unix tools do, instead of printing a BrokenPipeError traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+# What a shell reports for a program that SIGPIPE ended: 128 + the signal's number.
+BROKEN_PIPE_STATUS = 128 + signal.SIGPIPE
+
+
+def run(main: Callable[[], int]) -> int:
+    """``main()``'s exit status, or ``BROKEN_PIPE_STATUS`` when its output pipe closed."""
+    try:
+        status = main()
+        sys.stdout.flush()  # a closed pipe shows here for output still in the buffer
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at /dev/null so that flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE_STATUS
