@@ -14,7 +14,8 @@ WORKDIR /app
 # code changes do not reinstall it.
 COPY requirements.txt .
 RUN pip install --no-compile --require-hashes -r requirements.txt \
-    && useradd --system --no-create-home --uid 10001 digits \
+    # A fixed, unprivileged uid outside the system range (useradd --system would warn about it).
+    && useradd --no-create-home --no-log-init --shell /usr/sbin/nologin --uid 10001 digits \
     && mkdir /data && chown digits /data
 
 # Feedback samples go to /data, the one folder the app writes: mount a volume there to keep them

@@ -27,6 +27,7 @@ from model.preprocess import ImageError, Limits, preprocess
 from model.shape import PIXELS
 
 LIMITS = Limits()
+DESCRIPTION = "Read the digit in each image file with a saved network, as the web app reads an upload."
 
 
 def _read_head(path: Path, size: int) -> bytes:
@@ -60,7 +61,7 @@ def read_digit(net: Network, data: bytes, limits: Limits = LIMITS) -> Reading:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m model.predict", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model.predict", description=DESCRIPTION)
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, GIF, BMP, WebP)")
     parser.add_argument(
         "--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"network weights (default: {DEFAULT_WEIGHTS})"
