@@ -10,7 +10,12 @@ image=digits:check
 name=digits-check-$$
 port=${PORT_ON_HOST:-18000}
 
-docker build -q -t "$image" . >/dev/null
+# The build must print no warning of its own (the stand-in's legacy builder adds a DEPRECATED notice).
+build_log=$(docker build -t "$image" . 2>&1) || { echo "$build_log" | tail -30; exit 1; }
+if grep -i "warning" <<<"$build_log"; then
+  echo "the image build printed a warning (above)" >&2
+  exit 1
+fi
 trap 'docker rm -f "$name" >/dev/null 2>&1 || true' EXIT
 docker run -d --name "$name" -p "127.0.0.1:$port:8000" "$image" >/dev/null
 
