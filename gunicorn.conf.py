@@ -1,7 +1,22 @@
-"""gunicorn settings for digits: ``gunicorn wsgi:app`` from the repository root reads this file."""
+"""gunicorn settings for digits: ``gunicorn wsgi:app`` from the repository root reads this file.
 
-import multiprocessing
-import os
+gevent workers: each connection is a greenlet, so a client that sends its request a byte a second
+holds a few kilobytes of one worker, never a thread or the worker itself. What one such client may
+take is bounded twice: its headers within ``keepalive`` seconds (gunicorn reads them under a
+gevent timeout of that length) and its body within ``DIGITS_REQUEST_TIMEOUT`` seconds after them
+(``app.inputs.BodyDeadline``, a 408); either way the connection is closed.
+"""
+
+# First, before anything imports socket, threading or time: preload_app below imports the app (and
+# with it NumPy, sqlite3 and threading) in the master, and gunicorn's gevent worker would patch the
+# standard library only after the fork, too late for what was imported already. gevent's advice is
+# to patch as early as possible; forked workers inherit the patched modules.
+from gevent import monkey
+
+monkey.patch_all()
+
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
 
 # Each worker does its own NumPy work; one BLAS thread each keeps workers from fighting over
 # the cores. Set before the app (and so NumPy) is imported, which preload_app does next.
@@ -9,14 +24,20 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-# Threaded workers: a slow client or a browser's idle preconnect holds a thread, not a worker.
-worker_class = "gthread"
+worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Connections one worker holds at once (gunicorn's default, written out): past it the worker
+# stops accepting and new connections wait in the listen backlog. Each slow client holds one for
+# at most keepalive + DIGITS_REQUEST_TIMEOUT seconds.
+worker_connections = 1000
 # Load the app, and so the weights, once in the master; workers share it.
 preload_app = True
+# A worker that has not reported to the master for this long (a request computing that long
+# would block its event loop) is restarted.
 timeout = 30
 graceful_timeout = 10
+# Seconds an idle keep-alive connection stays open, and, under the gevent worker, the most a
+# request's headers may take to arrive (the header deadline the README documents).
 keepalive = 5
 # Access log to stdout, without the client's address.
 accesslog = "-"

@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Flask
 
-from app import api, errors, pages, security
+from app import api, errors, inputs, pages, security
 from app.models import ModelLoadError, load_models
 from app.settings import DEFAULTS, ROOT, SettingsError, from_environ, secret_keys
 from model.feedback import FeedbackStore
@@ -34,6 +34,8 @@ class StartupError(RuntimeError):
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app; see the module docstring for the configuration layers."""
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    # Each answer is built in its documented order, what a person reads first (app/openapi.py).
+    app.json.sort_keys = False
     app.config.from_mapping(DEFAULTS)
     try:
         app.config.update(from_environ(os.environ))
@@ -60,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     errors.register_error_handlers(app)
     security.init_app(app)
+    inputs.init_app(app)
     return app
 
 

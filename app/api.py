@@ -6,6 +6,10 @@ An image travels: request body -> ``app.inputs.image_bytes`` (one of three input
 ``Network.predict_proba``) -> the answer, which carries a signed ``sample`` token
 (``app.samples``); ``/api/feedback`` takes the token back with a person's label and stores the
 sample (``model.feedback``). Errors stop a request with ``app.errors.fail``.
+
+Every answer is a dict built in the order ``app.openapi`` documents (``create_app`` turns off
+Flask's sorting of keys): a reading leads with ``label``, ``confidence``, ``probabilities`` and
+``model``, the numbers rounded to ``explain.DECIMALS`` places.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app import explain, openapi, samples
+from app import cooperative, explain, openapi, samples
 from app.errors import fail
 from app.inputs import body, image_bytes, json_object
 from app.models import Model
@@ -35,12 +39,14 @@ def models() -> dict[str, Model]:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    return jsonify(status="ok", models=list(models()))
+    return jsonify({"status": "ok", "models": list(models())})
 
 
 @bp.get("/api/models")
 def list_models() -> Response:
-    return jsonify(default=current_app.config["DEFAULT_MODEL"], models=[m.describe() for m in models().values()])
+    return jsonify(
+        {"default": current_app.config["DEFAULT_MODEL"], "models": [m.describe() for m in models().values()]}
+    )
 
 
 @bp.get("/openapi.json")
@@ -54,9 +60,11 @@ def predict() -> Response:
     model, reading = _read()
     sample = samples.new_sample(reading.image, reading.label, model.name)
     return jsonify(
-        **_answer(model, reading),
-        input="data:image/png;base64," + base64.b64encode(preprocess.to_png(reading.image)).decode("ascii"),
-        sample=samples.sign(sample, samples.keys_of(current_app)),
+        {
+            **_answer(model, reading),
+            "input": "data:image/png;base64," + base64.b64encode(preprocess.to_png(reading.image)).decode("ascii"),
+            "sample": samples.sign(sample, samples.keys_of(current_app)),
+        }
     )
 
 
@@ -64,7 +72,7 @@ def predict() -> Response:
 def explain_digit() -> Response:
     """The reading plus what the hidden layers make of the image (``app.explain``)."""
     model, reading = _read()
-    return jsonify(**_answer(model, reading), **explain.explain(model.network, reading.image))
+    return jsonify({**_answer(model, reading), **explain.explain(model.network, reading.image)})
 
 
 @bp.post("/api/feedback")
@@ -87,8 +95,11 @@ def feedback() -> tuple[Response, int]:
     except samples.InvalidSample as e:
         fail("invalid_sample", f"'sample' must be the token of a /predict answer from this server: {e}")
     store: FeedbackStore = current_app.extensions["digits.feedback"]
-    row = store.add(sample.sample_id, sample.pixels, sample.prediction, sample.model, label)
-    return jsonify(id=row, label=label, prediction=sample.prediction, model=sample.model, stored=True), 201
+    # SQLite may wait up to its busy timeout for another writer: not on the thread serving the other requests.
+    row = cooperative.off_event_loop(store.add, sample.sample_id, sample.pixels, sample.prediction, sample.model, label)
+    return jsonify(
+        {"id": row, "label": label, "prediction": sample.prediction, "model": sample.model, "stored": True}
+    ), 201
 
 
 def _read() -> tuple[Model, Reading]:
@@ -106,9 +117,10 @@ def _read() -> tuple[Model, Reading]:
 
 
 def _answer(model: Model, reading: Reading) -> dict[str, Any]:
+    """The reading, first in every answer that reads a digit: what a person looks at first."""
     return {
         "label": reading.label,
-        "confidence": reading.confidence,
-        "probabilities": reading.probabilities.tolist(),
+        "confidence": round(reading.confidence, explain.DECIMALS),
+        "probabilities": [round(p, explain.DECIMALS) for p in reading.probabilities.tolist()],
         "model": model.name,
     }

@@ -54,6 +54,13 @@ ERRORS: tuple[ErrorCode, ...] = (
     ErrorCode("not_found", 404, "any", "no such path"),
     ErrorCode("method_not_allowed", 405, "any", "the path does not take this method (see the `Allow` header)"),
     ErrorCode(
+        "request_timeout",
+        408,
+        "any",
+        "the body did not arrive within `DIGITS_REQUEST_TIMEOUT` seconds of the headers (a client sending it too "
+        "slowly); the connection is closed",
+    ),
+    ErrorCode(
         "too_large",
         413,
         "any",
@@ -84,7 +91,13 @@ IMAGE_ERRORS: dict[type[ImageError], str] = {
     NoDigitFound: "no_digit",
 }
 # The framework's own errors (routing, body limits) by status.
-HTTP_ERRORS: dict[int, str] = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+HTTP_ERRORS: dict[int, str] = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "too_large",
+}
 
 
 def codes(status: int, scope: Scope | None = None) -> list[str]:

@@ -18,6 +18,9 @@ from model.network import Network
 from model.shape import SIDE
 
 TOP_UNITS = 32
+# Decimal places of the numbers in the answers (probabilities, activations): a probability of
+# 1.8e-06 reads as 0.0, and the ten probabilities still sum to 1 within 10 x 0.00005.
+DECIMALS = 4
 
 # Colours of a weight picture: a weight of 0 is white, the unit's largest positive weight orange,
 # its most negative weight blue (a diverging scale, symmetric around 0 for each unit).
@@ -51,8 +54,8 @@ def explain(network: Network, x: np.ndarray, top: int = TOP_UNITS) -> dict[str, 
             "index": k + 1,
             "size": int(a.size),
             "activation": network.activation,
-            "values": np.round(a, 4).tolist(),
-            "max": float(a.max()),
+            "values": np.round(a, DECIMALS).tolist(),
+            "max": round(float(a.max()), DECIMALS),
         }
         for k, a in enumerate(activations)
     ]
@@ -62,8 +65,8 @@ def explain(network: Network, x: np.ndarray, top: int = TOP_UNITS) -> dict[str, 
     items = [
         {
             "unit": int(unit),
-            "activation": round(float(first[unit]), 4),
-            "excitation": round(float(first[unit]) / strongest, 4) if strongest > 0 else 0.0,
+            "activation": round(float(first[unit]), DECIMALS),
+            "excitation": round(float(first[unit]) / strongest, DECIMALS) if strongest > 0 else 0.0,
             "weights": weight_picture(network.weights[0][unit]),
         }
         for unit in order

@@ -4,6 +4,13 @@
 stops it with a JSON error (``app.errors``): multipart form data with a file field ``image``; a
 raw body with an image content type; JSON ``{"image": "<data URL or base64>"}``. The declared
 type only decides what is accepted (415); the bytes may be any accepted format.
+
+Every body the app reads, by whatever route, arrives within ``REQUEST_TIMEOUT`` seconds of the
+request reaching the app, or the request is answered 408 (``BodyDeadline``, installed by
+``init_app``): a client trickling its body a byte a second holds its connection that long, no
+longer. Under gevent the read itself is interrupted and gunicorn then closes the connection (its
+body reader failed, so the next request's start is unknown); elsewhere the deadline is checked
+before each read.
 """
 
 from __future__ import annotations
@@ -12,16 +19,74 @@ import base64
 import binascii
 import json
 import re
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from flask import current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
+from app import cooperative
 from app.errors import fail
 
 # The content types accepted for an image (the formats of model.preprocess.ACCEPTED_FORMATS).
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/x-ms-bmp", "image/webp")
 _DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*),(?P<data>.*)", re.DOTALL)
+
+
+class BodyTimeout(RequestTimeout):
+    """The body did not arrive in time: answered 408 ``request_timeout`` (``app.errors``)."""
+
+
+class _DeadlineInput:
+    """A request's ``wsgi.input`` that reads only until ``ends`` (a ``time.monotonic()`` value)."""
+
+    def __init__(self, stream: Any, ends: float, seconds: float) -> None:
+        self._stream = stream
+        self._ends = ends
+        self._seconds = seconds
+
+    def read(self, size: int | None = None) -> bytes:
+        return self._within(self._stream.read, size)
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._within(self._stream.readline, size)
+
+    def readlines(self, hint: int | None = None) -> list[bytes]:
+        return list(self)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def _within(self, read: Callable[..., bytes], size: int | None) -> bytes:
+        late = BodyTimeout(
+            f"the request body did not arrive within {self._seconds:g} seconds: send the whole request at once"
+        )
+        left = self._ends - time.monotonic()
+        if left <= 0:
+            raise late
+        with cooperative.deadline(left, late):
+            return read() if size is None else read(size)
+
+
+class BodyDeadline:
+    """WSGI middleware: a request's body must be read within ``config["REQUEST_TIMEOUT"]`` seconds
+    of the request reaching the app (``BodyTimeout`` when it is not)."""
+
+    def __init__(self, wsgi_app: Callable[..., Any], config: Mapping[str, Any]) -> None:
+        self.wsgi_app = wsgi_app
+        self.config = config
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        seconds = float(self.config["REQUEST_TIMEOUT"])
+        if environ.get("wsgi.input") is not None:
+            environ["wsgi.input"] = _DeadlineInput(environ["wsgi.input"], time.monotonic() + seconds, seconds)
+        return self.wsgi_app(environ, start_response)
+
+
+def init_app(app: Flask) -> None:
+    """Hold every request's body to ``REQUEST_TIMEOUT`` (``BodyDeadline``)."""
+    app.wsgi_app = BodyDeadline(app.wsgi_app, app.config)  # type: ignore[method-assign]
 
 
 def image_bytes() -> bytes:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.checkpoint import is_checkpoint
 from model.network import Network, WeightsError
 from model.shape import CLASSES, PIXELS, SIDE
 
@@ -35,7 +36,8 @@ class Model:
 
 
 def load_models(directory: str | Path, default: str) -> dict[str, Model]:
-    """Load every ``*.npz`` in ``directory``, keyed by file stem, the default first.
+    """Load every ``*.npz`` in ``directory``, keyed by file stem, the default first; training
+    checkpoints (``*.checkpoint.npz``, which a run training into the folder leaves) are not models.
 
     Raises ``ModelLoadError`` when the folder is missing or empty, when any file cannot be
     loaded or is not a 784-input, 10-output network, or when ``default`` is not among them.
@@ -43,7 +45,7 @@ def load_models(directory: str | Path, default: str) -> dict[str, Model]:
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelLoadError(f"{directory}: models folder not found (set DIGITS_MODEL_DIR)")
-    paths = sorted(directory.glob("*.npz"))
+    paths = sorted(path for path in directory.glob("*.npz") if not is_checkpoint(path))
     if not paths:
         raise ModelLoadError(f"{directory}: no *.npz weights files in the models folder")
     models = {}

@@ -5,6 +5,10 @@ app has loaded and the limits its configuration sets. Every error has one shape,
 the codes each status may carry come from ``app.errors.ERRORS``. Any path not listed answers 404
 (``components/responses/NotFound``) and a listed path asked with another method answers 405
 (``components/responses/MethodNotAllowed``), both in that same shape.
+
+Each answer's schema lists its properties in the order the app writes them (``app.api`` builds
+every answer in that order), and its description says the order; a reading leads with what a
+person reads: ``label``, ``confidence``, ``probabilities``, ``model``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from flask import Flask
 
 from app import errors
+from app.explain import DECIMALS, TOP_UNITS
 from app.inputs import IMAGE_TYPES
 from app.settings import ROOT
 from model.shape import CLASSES, PIXELS, SIDE
@@ -71,11 +76,21 @@ def document(app: Flask) -> dict[str, Any]:
 
 
 _DIGIT = {"type": "integer", "minimum": 0, "maximum": CLASSES - 1}
+# The ten rounded probabilities sum to 1 within this: each is off by at most half the last place.
+SUM_TOLERANCE = CLASSES * 0.5 * 10**-DECIMALS
+ROUNDED = f"rounded to {DECIMALS} decimals"
 
 
 def _object(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     """A JSON object schema with these properties and no others."""
     return {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
+
+
+def _answer(description: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """The schema of an answer: all of ``properties``, in the order the app writes them, which the
+    description states."""
+    order = ", ".join(f"`{name}`" for name in properties)
+    return {**_object(list(properties), properties), "description": f"{description} Keys in this order: {order}."}
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -115,6 +130,8 @@ def _info() -> dict[str, Any]:
         "version": project_version(),
         "description": (
             "Draw a digit in the browser; a neural network written from scratch in NumPy reads it. "
+            "Every answer is a JSON object whose keys come in the order its schema lists them (each schema's "
+            "description names it); a reading leads with `label`, `confidence`, `probabilities` and `model`. "
             "Every error is JSON of the `Error` shape. A path not listed here answers 404 "
             "(`components/responses/NotFound`); a listed path asked with a method not listed answers 405 "
             "(`components/responses/MethodNotAllowed`, with an `Allow` header). "
@@ -132,8 +149,8 @@ def _paths(app: Flask, names: list[str]) -> dict[str, Any]:
         "description": (
             "The same inputs and errors as `POST /predict`. Answers the model's reading with the activations "
             "of every hidden layer, and the incoming weights of the first hidden layer's most active units "
-            f"(all of them up to 32) as {SIDE}x{SIDE} pictures: orange where ink excites the unit, blue where it "
-            "inhibits it."
+            f"(all of them up to {TOP_UNITS}) as {SIDE}x{SIDE} pictures: orange where ink excites the unit, blue "
+            "where it inhibits it."
         ),
         "responses": {
             **predict["responses"],
@@ -190,7 +207,10 @@ def _predict(app: Flask, names: list[str]) -> dict[str, Any]:
             "Send an image of one handwritten digit, dark on light or drawn on a transparent canvas, in one of "
             "three forms: multipart form data with a file field `image`; the image itself as the body, with its "
             'image type; or JSON `{"image": ...}` with a data URL or plain base64. PNG, JPEG, GIF, BMP and WebP '
-            "are read whatever type is declared, as long as the declared type is one of these. " + limits
+            f"are read whatever type is declared, as long as the declared type is one of these. {limits} "
+            f"The answer leads with the reading: `label`, `confidence`, `probabilities` ({ROUNDED}), `model`; "
+            "then `input` and `sample`. A blank or faint image, a speck, a dot (a tap on the pad) or a dash shorter "
+            "than about two widths of its pen is not a digit: 422 `no_digit`."
         ),
         "tags": ["prediction"],
         "parameters": [
@@ -220,9 +240,14 @@ def _predict(app: Flask, names: list[str]) -> dict[str, Any]:
         "responses": {
             "200": _json("Prediction", "The digit the model reads, with its probabilities and the image it saw."),
             "400": _error(400, "The request or the image cannot be read, or there is no such model", "image"),
+            "408": _error(408, "The body did not arrive in time; the connection is closed", "image"),
             "413": _error(413, "The body or the image is over a limit", "image"),
             "415": _error(415, "The content type, or the declared image type, is not accepted", "image"),
-            "422": _error(422, "The image is readable but blank: there is no digit to read", "image"),
+            "422": _error(
+                422,
+                "The image is readable but holds no digit: blank, too faint, a speck, a dot or a short dash",
+                "image",
+            ),
         },
     }
 
@@ -244,6 +269,7 @@ def _feedback() -> dict[str, Any]:
             "400": _error(
                 400, "Malformed JSON, a missing field, a label that is not a digit, a foreign or old token", "feedback"
             ),
+            "408": _error(408, "The body did not arrive in time; the connection is closed", "feedback"),
             "413": _error(413, "The body is over 8 KiB", "feedback"),
             "415": _error(415, "The body is not JSON", "feedback"),
             "503": _error(503, "The feedback database cannot store samples now (read-only, full)", "feedback"),
@@ -251,14 +277,20 @@ def _feedback() -> dict[str, Any]:
     }
 
 
-def _probabilities(description: str | None = None) -> dict[str, Any]:
-    schema = {
+def _confidence() -> dict[str, Any]:
+    return {"type": "number", "minimum": 0, "maximum": 1, "description": f"The probability of `label`, {ROUNDED}."}
+
+
+def _probabilities() -> dict[str, Any]:
+    return {
         "type": "array",
         "minItems": CLASSES,
         "maxItems": CLASSES,
         "items": {"type": "number", "minimum": 0, "maximum": 1},
+        "description": (
+            f"The probability of each digit 0-{CLASSES - 1}, {ROUNDED}: they sum to 1 within {SUM_TOLERANCE:g}."
+        ),
     }
-    return {**schema, "description": description} if description else schema
 
 
 def _reading_schemas() -> dict[str, Any]:
@@ -277,17 +309,12 @@ def _reading_schemas() -> dict[str, Any]:
                 }
             },
         },
-        "Prediction": _object(
-            ["label", "confidence", "probabilities", "model", "input", "sample"],
+        "Prediction": _answer(
+            "The digit the model reads, then the image it saw and a token to confirm or correct the reading with.",
             {
                 "label": {**_DIGIT, "description": "The digit read."},
-                "confidence": {
-                    "type": "number",
-                    "minimum": 0,
-                    "maximum": 1,
-                    "description": "The probability of `label`.",
-                },
-                "probabilities": _probabilities("The probability of each digit 0-9; they sum to 1."),
+                "confidence": _confidence(),
+                "probabilities": _probabilities(),
                 "model": _ref("schemas", "ModelName"),
                 "input": {
                     "type": "string",
@@ -301,11 +328,11 @@ def _reading_schemas() -> dict[str, Any]:
                 },
             },
         ),
-        "Explanation": _object(
-            ["label", "confidence", "probabilities", "model", "layers", "units"],
+        "Explanation": _answer(
+            "The reading, as `POST /predict` gives it, then what the hidden layers make of the image.",
             {
-                "label": _DIGIT,
-                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "label": {**_DIGIT, "description": "The digit read."},
+                "confidence": _confidence(),
                 "probabilities": _probabilities(),
                 "model": _ref("schemas", "ModelName"),
                 "layers": {
@@ -317,8 +344,8 @@ def _reading_schemas() -> dict[str, Any]:
                             "index": {"type": "integer", "minimum": 1},
                             "size": {"type": "integer", "minimum": 1},
                             "activation": {"type": "string"},
-                            "values": {"type": "array", "items": {"type": "number"}},
-                            "max": {"type": "number"},
+                            "values": {"type": "array", "items": {"type": "number"}, "description": ROUNDED},
+                            "max": {"type": "number", "description": ROUNDED},
                         },
                     ),
                 },
@@ -326,11 +353,11 @@ def _reading_schemas() -> dict[str, Any]:
                     ["layer", "shown", "of", "items"],
                     {
                         "layer": {"type": "integer", "enum": [1]},
-                        "shown": {"type": "integer", "minimum": 0, "maximum": 32},
+                        "shown": {"type": "integer", "minimum": 0, "maximum": TOP_UNITS},
                         "of": {"type": "integer", "minimum": 0},
                         "items": {
                             "type": "array",
-                            "maxItems": 32,
+                            "maxItems": TOP_UNITS,
                             "description": "The most active units first.",
                             "items": _object(
                                 ["unit", "activation", "excitation", "weights"],
@@ -368,8 +395,8 @@ def _feedback_schemas() -> dict[str, Any]:
                 "label": {**_DIGIT, "description": "The right digit."},
             },
         },
-        "FeedbackStored": _object(
-            ["id", "label", "prediction", "model", "stored"],
+        "FeedbackStored": _answer(
+            "The stored sample: its row, the label given, what the model had read and which model.",
             {
                 "id": {"type": "integer", "minimum": 1},
                 "label": _DIGIT,
@@ -383,8 +410,8 @@ def _feedback_schemas() -> dict[str, Any]:
 
 def _service_schemas() -> dict[str, Any]:
     return {
-        "Model": _object(
-            ["name", "sizes", "activation", "cost", "parameters", "test_accuracy", "trained"],
+        "Model": _answer(
+            "One model: its name, its shape and how it was trained.",
             {
                 "name": _ref("schemas", "ModelName"),
                 "sizes": {
@@ -410,15 +437,15 @@ def _service_schemas() -> dict[str, Any]:
                 },
             },
         ),
-        "Models": _object(
-            ["default", "models"],
+        "Models": _answer(
+            "The model answers use when none is asked for, then every model.",
             {
                 "default": _ref("schemas", "ModelName"),
                 "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "Model")},
             },
         ),
-        "Health": _object(
-            ["status", "models"],
+        "Health": _answer(
+            "The server is up, with these models.",
             {
                 "status": {"type": "string", "enum": ["ok"]},
                 "models": {"type": "array", "minItems": 1, "items": _ref("schemas", "ModelName")},
@@ -428,11 +455,11 @@ def _service_schemas() -> dict[str, Any]:
 
 
 def _error_schema() -> dict[str, Any]:
-    return _object(
-        ["error"],
+    return _answer(
+        "Every error of the app.",
         {
-            "error": _object(
-                ["code", "message"],
+            "error": _answer(
+                "The error's code, one of those listed, then what went wrong.",
                 {
                     "code": {"type": "string", "enum": [e.code for e in errors.ERRORS]},
                     "message": {"type": "string", "description": "What went wrong, for a person."},

@@ -94,6 +94,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_PIXELS", 16_000_000, positive_int, "largest width x height accepted"),
     Setting("LOW_CONFIDENCE", 0.6, positive_float, 'below this confidence the page says "not sure"'),
     Setting(
+        "REQUEST_TIMEOUT",
+        15,
+        positive_float,
+        "seconds a request's body may take to arrive once its headers have (which gunicorn allows 5 s, its "
+        "`keepalive`); a slower client is answered 408 and disconnected",
+    ),
+    Setting(
         "SECRET_KEY",
         None,
         key_list,

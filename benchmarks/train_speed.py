@@ -8,7 +8,9 @@ For each configuration both implementations start from the same initial weights 
 order; the epoch is timed and reported as examples per second. Afterwards their weights must
 agree (``np.allclose``), which guards against the loop measuring different work. A full
 ``Network.SGD`` epoch (its own shuffle, plus the cost and accuracy bookkeeping) is timed too,
-for reference. Exits 1 if the weights disagree, 2 if the data cannot be read.
+for reference, and the same epoch with the trainer's check after every mini-batch
+(``model.train.DivergenceGuard``), side by side with it, for that check's cost. Exits 1 if the
+weights disagree, 2 if the data cannot be read.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from model.data import DataError, load, to_columns  # noqa: E402
 from model.fileio import atomic_write  # noqa: E402
 from model.network import Network, SGDState, one_hot, sigmoid, sigmoid_prime  # noqa: E402
 from model.shape import CLASSES, PIXELS  # noqa: E402
+from model.train import DivergenceGuard  # noqa: E402
 
 ETA = 3.0
 FLOOR = 6.0  # the vectorised step must be at least this much faster on the first configuration
@@ -76,6 +79,7 @@ class Result:
     vectorised: list[float] = field(default_factory=list)
     loop: list[float] = field(default_factory=list)
     sgd: list[float] = field(default_factory=list)
+    guarded: list[float] = field(default_factory=list)  # SGD epochs with the trainer's per-step check
     max_abs_diff: list[float] = field(default_factory=list)
     match: list[bool] = field(default_factory=list)
 
@@ -180,10 +184,19 @@ def epoch_loop(net: LoopNetwork, data: Inputs, order: np.ndarray, batch: int) ->
     return time.perf_counter() - start
 
 
-def epoch_sgd(net: Network, data: Inputs, batch: int) -> float:
-    """Seconds for one full ``Network.SGD`` epoch (reference only: its shuffle is its own)."""
+def epoch_sgd(net: Network, data: Inputs, batch: int, guarded: bool = False) -> float:
+    """Seconds for one full ``Network.SGD`` epoch (reference only: its shuffle is its own); with
+    ``guarded``, the trainer's ``DivergenceGuard`` checks the network after every mini-batch."""
+    state = SGDState(0)
+    on_batch = None
+    if guarded:
+        guard = DivergenceGuard(net, state, ETA, ETA, (data.X, data.labels))
+
+        def on_batch(done: int, total: int) -> None:
+            guard.after_batch()
+
     start = time.perf_counter()
-    net.SGD((data.X, data.labels), 1, batch, ETA)
+    net.SGD((data.X, data.labels), 1, batch, ETA, on_batch=on_batch, state=state)
     return time.perf_counter() - start
 
 
@@ -251,7 +264,10 @@ def run(configs: Sequence[Config], inputs: dict[str, Inputs], repeats: int, init
             diff, ok = compare(vec, loop, config)
             result.max_abs_diff.append(diff)
             result.match.append(ok)
-            result.sgd.append(epoch_sgd(new_network(config, init, seed), data, config.batch))
+            # The two full epochs start from the same weights and shuffle, in alternating order.
+            epochs = [(result.sgd, False), (result.guarded, True)]
+            for times, guarded in epochs if repeat % 2 else epochs[::-1]:
+                times.append(epoch_sgd(new_network(config, init, seed), data, config.batch, guarded))
     return results
 
 
@@ -363,10 +379,25 @@ def main(argv: list[str] | None = None) -> int:
 
     results = run(CONFIGS, inputs, args.repeats, args.init, args.seed)
 
-    rows = [["config", "dtype", "batch", "vectorised ex/s", "loop ex/s", "ratio", "SGD epoch ex/s", "weights"]]
+    rows = [
+        [
+            "config",
+            "dtype",
+            "batch",
+            "vectorised ex/s",
+            "loop ex/s",
+            "ratio",
+            "SGD epoch ex/s",
+            "guarded ex/s",
+            "guard cost",
+            "weights",
+        ]
+    ]
     summary = []
     for r in results:
         vec_rate, loop_rate, sgd_rate = rate(n, r.vectorised), rate(n, r.loop), rate(n, r.sgd)
+        guarded_rate = rate(n, r.guarded)
+        guard_cost = sgd_rate / guarded_rate - 1  # the extra time per epoch, as a fraction
         ratio = vec_rate / loop_rate
         diff = max(r.max_abs_diff)
         rows.append(
@@ -378,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{loop_rate:,.0f}",
                 f"{ratio:.1f}x",
                 f"{sgd_rate:,.0f}",
+                f"{guarded_rate:,.0f}",
+                f"{guard_cost:+.1%}",
                 f"{'match' if all(r.match) else 'DIFFER'} (max |dw| {diff:.1e})",
             ]
         )
@@ -394,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
                 "vectorised_seconds": r.vectorised,
                 "loop_seconds": r.loop,
                 "sgd_seconds": r.sgd,
+                "guarded_examples_per_s": guarded_rate,
+                "guarded_seconds": r.guarded,
+                "guard_cost": guard_cost,
                 "max_abs_weight_diff": r.max_abs_diff,
                 "weights_match": all(r.match),
                 "rtol": r.config.rtol,

@@ -39,6 +39,8 @@ DTYPES = ("float32", "float64")
 
 FORMAT = "digits-network"
 FORMAT_VERSION = 1
+# A training checkpoint (model/checkpoint.py) is an .npz too; Network.load tells it apart by this.
+CHECKPOINT_FORMAT = "digits-checkpoint"
 
 # The shipped network: what the command-line tools read when given no --weights.
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "digits.npz"
@@ -673,6 +675,12 @@ class Network:
             meta = json.loads(str(arrays.pop("metadata")))
         except (json.JSONDecodeError, TypeError) as e:
             raise WeightsError(path, f"has unreadable metadata ({e})") from None
+        if isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT:
+            raise WeightsError(
+                path,
+                "is a training checkpoint, not a model: finish the run with python -m model.train ... "
+                f"--resume {path}, which writes the weights",
+            )
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise WeightsError(path, "metadata does not describe a digits network")
         if meta.get("format_version") != FORMAT_VERSION:

@@ -4,7 +4,8 @@ MNIST's digits were made by scaling each handwritten digit so that its longer si
 (keeping the aspect ratio, with anti-aliasing) and placing it in a 28x28 field with its centre of
 mass at the centre; the ink is light (up to 1.0) on a black (0) background. ``to_mnist`` does the
 same to any image Pillow reads: a browser canvas (dark strokes on transparent pixels), a photo of
-dark ink on paper, a white-on-black drawing, a 16-bit scan.
+dark ink on paper, a white-on-black drawing, a 16-bit scan. It refuses what is not a digit: a
+blank or faint image, a speck, and a tap or a short dash, whatever the pen (``stroke_shape``).
 
 ``load_image`` is the guarded way in for untrusted bytes: it refuses oversized bodies and
 decompression bombs before decoding, and turns every decoding failure into ``UnreadableImage``.
@@ -42,6 +43,7 @@ SPECK_FRACTION = 0.02  # a detached run of rows or columns with less of the ink 
 MIN_CONTRAST = 0.1  # the ink must differ from the background by at least this much (of the full 0-1 range)
 MIN_BOX_FRACTION = 0.04  # the digit's box needs one side at least this fraction of the image's longer side
 MIN_BOX_PIXELS = 2  # ... and at least this many pixels
+MIN_LENGTH_IN_WIDTHS = 2.0  # ink shorter than this many widths of its pen is a dot or a dash, not a digit
 MARGIN = 3  # output pixels of context kept around the box when scaling (the strokes' soft edges)
 
 
@@ -67,7 +69,7 @@ class UnreadableImage(ImageError):
 
 
 class NoDigitFound(ImageError):
-    """The image is blank, or its ink is too small or too faint to be a digit."""
+    """The image is blank, its ink is too small or too faint to be a digit, or it is a dot or a dash."""
 
 
 # -------------------------------------------------------------------------------------------
@@ -154,13 +156,14 @@ def to_mnist(image: Image.Image) -> np.ndarray:
     made light-on-dark, cropped to the ink's box (faint pixels and detached specks ignored),
     scaled so the box's longer side is 20 px, and placed with its centre of mass at MNIST's
     mean centre of mass, to a fraction of a pixel. Raises ``NoDigitFound`` when there is no
-    usable ink.
+    usable ink, or when the ink is a dot or a dash rather than a digit.
     """
     if image.width < 1 or image.height < 1:
         raise NoDigitFound(f"no digit found: the image is {image.width}x{image.height} pixels")
     grey = _flatten(*_planes(image))  # (h, w) in [0, 1]
     ink = _ink(grey)  # (h, w) in [0, 1], 0 = background, max 1
     top, left, bottom, right = _digit_box(ink)
+    _refuse_marks(ink[top:bottom, left:right], ink.shape)
     patch = _scale(ink, top, left, bottom, right)
     out = np.clip(_centre(patch), 0.0, 1.0)
     peak = out.max()
@@ -296,13 +299,59 @@ def _digit_box(ink: np.ndarray) -> tuple[int, int, int, int]:
         if (r0, r1, c0, c1) == (0, bottom - top, 0, right - left):
             break
         top, left, bottom, right = top + r0, left + c0, top + r1, left + c1
-    height, width = bottom - top, right - left
-    longest = max(ink.shape)
-    if max(height, width) < max(MIN_BOX_PIXELS, MIN_BOX_FRACTION * longest):
-        raise NoDigitFound(
-            f"no digit found: the only ink is a {width}x{height} pixel mark in a {ink.shape[1]}x{ink.shape[0]} image"
-        )
     return top, left, bottom, right
+
+
+# Directions over half a turn, every 5 degrees, along which the ink's length is measured: (2, 36).
+_ANGLES = np.linspace(0, math.pi, 36, endpoint=False)
+_DIRECTIONS = np.stack([np.cos(_ANGLES), np.sin(_ANGLES)])
+
+
+def stroke_shape(ink: np.ndarray) -> tuple[float, float]:
+    """(length, width) in pixels of the mark in ``ink`` (h, w), 0 = background: its length along
+    its longest direction, and the width of the pen that drew it.
+
+    The mark is the pixels of at least half the ink's maximum. Its width comes from its area A
+    and perimeter P, modelling it as one stroke of width w along a centre line of length L, with
+    round ends: A = wL + pi w^2 / 4 and P = 2L + pi w, so w = (P - sqrt(P^2 - 4 pi A)) / pi. This
+    is the typical width, not that of the largest disc that fits in the ink: a filled loop or a
+    blot where strokes meet does not make a bold digit's pen as wide as its loop, and a dot's
+    width is its diameter. The perimeter is Crofton's estimate from the edges crossed along rows,
+    columns and both diagonals, which follows curves and slopes (counting edge pixels measures a
+    diagonal as a staircase).
+    """
+    values = np.asarray(ink)
+    mask = np.pad(values >= 0.5 * values.max(), 1)
+    area = float(np.count_nonzero(mask))
+    straight = np.count_nonzero(mask[:, 1:] != mask[:, :-1]) + np.count_nonzero(mask[1:] != mask[:-1])
+    diagonal = np.count_nonzero(mask[1:, 1:] != mask[:-1, :-1]) + np.count_nonzero(mask[1:, :-1] != mask[:-1, 1:])
+    perimeter = math.pi / 8 * (straight + diagonal / math.sqrt(2))  # diagonal lines are 1/sqrt(2) apart
+    # No shape is rounder than a disc (P^2 >= 4 pi A), but the estimate can make a dot slightly so.
+    width = (perimeter - math.sqrt(max(perimeter**2 - 4 * math.pi * area, 0.0))) / math.pi
+    # The first and last pixel of each row hold the mark's extreme points in every direction.
+    rows = np.flatnonzero(mask.any(axis=1))
+    inked = mask[rows]
+    first, last = inked.argmax(axis=1), inked.shape[1] - 1 - inked[:, ::-1].argmax(axis=1)
+    ends = np.concatenate([np.stack([first, rows], axis=1), np.stack([last, rows], axis=1)]).astype(np.float64)
+    spans = np.ptp(ends @ _DIRECTIONS, axis=0)
+    return float(spans.max()) + 1.0, width  # + 1: the pixels at both ends count whole
+
+
+def _refuse_marks(box: np.ndarray, image_shape: tuple[int, int]) -> None:
+    """Raise ``NoDigitFound`` when the ink in the digit's box (h, w) is a dot or a dash (no digit
+    is shorter than about two widths of its pen), or a speck in an image of ``image_shape``."""
+    length, width = stroke_shape(box)
+    if length < MIN_LENGTH_IN_WIDTHS * width:
+        raise NoDigitFound(
+            f"no digit found: the ink looks like a dot or a dash ({length:.0f} px long, {width:.0f} px wide), "
+            "not a digit"
+        )
+    height, across = box.shape
+    if max(height, across) < max(MIN_BOX_PIXELS, MIN_BOX_FRACTION * max(image_shape)):
+        raise NoDigitFound(
+            f"no digit found: the only ink is a {across}x{height} pixel mark "
+            f"in a {image_shape[1]}x{image_shape[0]} image"
+        )
 
 
 def _scale(ink: np.ndarray, top: int, left: int, bottom: int, right: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from app.explain import DECIMALS
 from tests.support.canvas import drawn_digit
 from tests.support.requests import FORMS, data_url, post_multipart, post_raw
 
@@ -19,11 +20,12 @@ def check_answer(response, label: int | None = None, model: str = "digits") -> d
     assert response.status_code == 200, response.get_json()
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert set(body) == {"label", "confidence", "probabilities", "model", "input", "sample"}
+    assert list(body) == ["label", "confidence", "probabilities", "model", "input", "sample"]  # the README's order
     assert len(body["probabilities"]) == 10
-    assert sum(body["probabilities"]) == pytest.approx(1, abs=1e-5)
+    assert all(round(p, DECIMALS) == p for p in [body["confidence"], *body["probabilities"]])
+    assert sum(body["probabilities"]) == pytest.approx(1, abs=10 * 0.5 * 10**-DECIMALS)
     assert body["label"] == int(np.argmax(body["probabilities"]))
-    assert body["confidence"] == pytest.approx(max(body["probabilities"]))
+    assert body["confidence"] == max(body["probabilities"])
     assert body["model"] == model
     assert body["input"].startswith("data:image/png;base64,")
     with Image.open(io.BytesIO(base64.b64decode(body["input"].split(",", 1)[1]))) as seen:

@@ -1,9 +1,10 @@
 """The drawing page in a real browser: Debian's Chromium, driven by Playwright, against a real gunicorn.
 
 One gunicorn and one browser serve the whole module; every test gets a fresh context and page.
-Strokes are drawn as a person would: mouse moves on the desktop viewport, touch events (sent
-through the DevTools protocol) on a phone viewport. The tests also save the README screenshots
-in docs/. The server stores feedback in a temporary SQLite file, which the feedback tests read.
+Strokes are drawn as a person would (``scripts/browser.py``): mouse moves on the desktop viewport,
+touch events (sent through the DevTools protocol) on phone viewports. The server stores feedback in
+a temporary SQLite file, which the feedback tests read. Nothing is written outside temporary
+folders: the README's screenshots come from ``python scripts/screenshots.py``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
-import itertools
 import json
-import math
 import os
 import re
 import sqlite3
@@ -27,39 +26,36 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
+from model.shape import SIDE
+from scripts.browser import (
+    CHROMIUM,
+    DESKTOP,
+    DIGITS,
+    DOT,
+    NEXT_FRAMES,
+    ONE,
+    PHONE,
+    SEVEN,
+    SEVEN_BAR,
+    SEVEN_DIAGONAL,
+    SMALL_PHONE,
+    TRANSITIONS_DONE,
+    UNIT_PICTURES_LOADED,
+    draw,
+    launch,
+    pad_box,
+)
 from tests.support.canvas import drawn_digit
-from tests.support.server import ROOT, Server, gunicorn
+from tests.support.server import Server, gunicorn
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-DESKTOP = {"viewport": {"width": 1280, "height": 800}}
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
 ANSWER_TIMEOUT = 10_000  # ms: a prediction, debounce included, on a busy 2-core machine
-DOCS = ROOT / "docs"
 SECRET_KEY = "browser-test-secret-key"
 NOTICE = (
     "Answering stores the 28x28 image the network saw, your digit, its guess, the model and the time "
     "(nothing about you) to retrain it."
 )
-
-# Strokes in canvas-relative coordinates (0..1 of the pad's side), each a polyline.
-ONE = [[(0.5, 0.15), (0.5, 0.85)]]
-ZERO = [[(0.5 + 0.22 * math.sin(2 * math.pi * i / 48), 0.5 - 0.34 * math.cos(2 * math.pi * i / 48)) for i in range(49)]]
-SEVEN_BAR = [(0.25, 0.18), (0.75, 0.18)]
-SEVEN_DIAGONAL = [(0.75, 0.18), (0.42, 0.85)]
-SEVEN = [[*SEVEN_BAR, SEVEN_DIAGONAL[1]]]  # one stroke: the bar, then the diagonal
-DIGITS = {"1": ONE, "0": ZERO, "7": SEVEN}
 
 COUNT_INK = """() => {
   const canvas = document.querySelector("#canvas");
@@ -68,11 +64,6 @@ COUNT_INK = """() => {
   for (let i = 3; i < data.length; i += 4) if (data[i] !== 0) inked += 1;
   return inked;
 }"""
-# Resolves when the CSS transitions running now (the bars growing) have ended.
-TRANSITIONS_DONE = """() => Promise.allSettled(
-  document.getAnimations().filter((a) => a instanceof CSSTransition).map((a) => a.finished))"""
-# Resolves after two animation frames, so a redraw the page queued with requestAnimationFrame is done.
-NEXT_FRAMES = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
 # Each activation strip's brightest cell (0-255): the layer's most active unit is drawn white.
 STRIP_BRIGHTEST = """() => [...document.querySelectorAll("#explain-layers canvas.strip")].map((strip) => {
   const data = strip.getContext("2d").getImageData(0, 0, strip.width, strip.height).data;
@@ -80,10 +71,6 @@ STRIP_BRIGHTEST = """() => [...document.querySelectorAll("#explain-layers canvas
   for (let i = 0; i < data.length; i += 4) brightest = Math.max(brightest, Math.min(data[i], data[i + 1], data[i + 2]));
   return brightest;
 })"""
-# Every weight picture decoded as a 28x28 image (the CSP lets data: images load).
-UNIT_PICTURES_LOADED = """() => [...document.querySelectorAll("#units img")].every(
-  (img) => img.complete && img.naturalWidth === 28 && img.naturalHeight === 28)"""
-
 
 # -- fixtures -----------------------------------------------------------------------------------------
 
@@ -109,7 +96,7 @@ def browser() -> Iterator[Browser]:
             pytest.fail(message)
         pytest.skip(message)
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = launch(p)
         yield chromium
         chromium.close()
 
@@ -192,52 +179,6 @@ def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Tab]]:
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-
-
-def pad_box(page: Page) -> dict[str, float]:
-    box = page.locator("#canvas").bounding_box()
-    assert box is not None and box["width"] > 100, box
-    return box
-
-
-def to_viewport(box: dict[str, float], point: tuple[float, float]) -> tuple[float, float]:
-    return box["x"] + point[0] * box["width"], box["y"] + point[1] * box["height"]
-
-
-def mouse_stroke(page: Page, points: list[tuple[float, float]]) -> None:
-    """One stroke with the mouse: press at the first point, move through the others in small steps."""
-    page.locator("#canvas").scroll_into_view_if_needed()
-    box = pad_box(page)
-    page.mouse.move(*to_viewport(box, points[0]))
-    page.mouse.down()
-    for point in points[1:]:
-        page.mouse.move(*to_viewport(box, point), steps=6)
-    page.mouse.up()
-
-
-def touch_stroke(page: Page, cdp: CDPSession, points: list[tuple[float, float]]) -> None:
-    """One stroke with a finger: touchStart, many touchMoves (every ~4 CSS px), touchEnd."""
-    box = pad_box(page)
-    path = [to_viewport(box, p) for p in points]
-    x, y = path[0]
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
-    for (x0, y0), (x1, y1) in itertools.pairwise(path):
-        steps = max(1, round(math.hypot(x1 - x0, y1 - y0) / 4))
-        for i in range(1, steps + 1):
-            t = i / steps
-            point = {"x": x0 + (x1 - x0) * t, "y": y0 + (y1 - y0) * t}
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-
-
-def draw(page: Page, strokes: list[list[tuple[float, float]]], cdp: CDPSession | None = None) -> None:
-    for i, stroke in enumerate(strokes):
-        if i:
-            time.sleep(0.02)
-        if cdp is None:
-            mouse_stroke(page, stroke)
-        else:
-            touch_stroke(page, cdp, stroke)
 
 
 def ink(page: Page) -> int:
@@ -360,15 +301,6 @@ def stored_row(database: Path, row: int) -> tuple[int, int, str, bytes]:
     return found
 
 
-def save_screenshot(page: Page, name: str) -> None:
-    """A viewport screenshot into docs/ once the bars have grown, written atomically."""
-    page.evaluate(TRANSITIONS_DONE)
-    final = DOCS / name
-    temporary = DOCS / f".{name}.{os.getpid()}.tmp"
-    temporary.write_bytes(page.screenshot(type="png"))
-    os.replace(temporary, final)
-
-
 def scroll_to_pad(page: Page, margin: int = 24) -> int:
     """Scrolls so that the whole pad is in view, ``margin`` CSS px below the top of the viewport
     (the page is then scrolled down, not at its top); returns window.scrollY."""
@@ -377,8 +309,129 @@ def scroll_to_pad(page: Page, margin: int = 24) -> int:
     scroll_y = page.evaluate("() => window.scrollY")
     assert scroll_y > 0, "the pad should be below the top of the page on a phone"
     box = pad_box(page)
-    assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["viewport"]["height"], box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"], box
     return scroll_y
+
+
+def expect_in_view(page: Page, selector: str) -> None:
+    """The whole box of ``selector`` lies inside the viewport (as the page is scrolled now)."""
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    assert box is not None, f"{selector} is not shown"
+    inside = box["x"] >= 0 and box["y"] >= 0
+    inside = inside and box["x"] + box["width"] <= size["width"] and box["y"] + box["height"] <= size["height"]
+    assert inside, f"{selector} at {box} is not inside the {size['width']}x{size['height']} viewport"
+
+
+def expect_quick_answer(page: Page, label: str) -> None:
+    """The line above the pad says what the card says (the digit and its confidence), and is in view."""
+    quick = page.locator("#quick")
+    expect(quick).to_have_attribute("data-state", "ok")
+    expect(page.locator("#quick-digit")).to_have_text(label)
+    expect(page.locator("#quick-confidence")).to_have_text(page.locator("#confidence").text_content())
+    expect(page.locator("#quick-confidence")).to_have_text(re.compile(r"^\d+% confident$"))
+    for part in ("#quick", "#quick-digit", "#quick-confidence"):
+        expect_in_view(page, part)
+
+
+# -- colours --------------------------------------------------------------------------------------------
+
+# What a person can click or tap, when it is shown.
+CONTROLS = "button, a[href], label, select, summary, [role='button']"
+# ``(control, focus)``: first the focus ("focus" the control, or the input of a label; "blur" it; or
+# "keep" it), then, once the transitions the new state starts have ended, each text of the control (the
+# element and its descendants with text of their own, when rendered) with the two colours a person sees
+# there: the text's and its background's. Each is painted over the backgrounds of the element's
+# ancestors as the browser composites them, translucent colours and opacity included, on the white of
+# the canvas; so an opacity or a missing background cannot hide.
+SEEN_COLOURS = (
+    f"""async (control, focus) => {{
+  if (focus === "focus") (control.control || control).focus();
+  if (focus === "blur" && document.activeElement) document.activeElement.blur();
+  await ({NEXT_FRAMES})();
+  await ({TRANSITIONS_DONE})();
+"""
+    + """
+  const rgba = (css) => {
+    const m = /^rgba?\\(([^)]*)\\)$/.exec(css);
+    if (!m) throw new Error(`a colour this test cannot read: ${css}`);
+    const [r, g, b, a = 1] = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [r, g, b, a];
+  };
+  const over = ([r, g, b, a], below) => [r, g, b].map((v, i) => v * a + below[i] * (1 - a));
+  const mix = (from, to, t) => from.map((v, i) => v + (to[i] - v) * t);
+  const seen = (element, withText) => {
+    const chain = [];
+    for (let e = element; e; e = e.parentElement) chain.unshift(e);
+    const paint = (i, backdrop) => {
+      const style = getComputedStyle(chain[i]);
+      let inside = over(rgba(style.backgroundColor), backdrop);
+      if (i + 1 < chain.length) inside = paint(i + 1, inside);
+      else if (withText) inside = over(rgba(style.color), inside);
+      return mix(backdrop, inside, Number(style.opacity)); // opacity fades the element and all inside it
+    };
+    return paint(0, [255, 255, 255]);
+  };
+  const owns = (e) => [...e.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+  const rendered = (e) => e.checkVisibility() && e.getBoundingClientRect().width > 1;
+  return [control, ...control.querySelectorAll("*")].filter((e) => owns(e) && rendered(e)).map((e) => ({
+    text: e.textContent.trim(),
+    colour: seen(e, true),
+    background: seen(e, false),
+  }));
+}"""
+)
+MIN_CONTRAST = 4.5  # WCAG's floor for text of normal size; the buttons' 15 px bold text is not "large"
+NEUTRAL = (4, 4)  # a point of the viewport over the page's background, far from any control
+
+
+def luminance(rgb: list[float]) -> float:
+    """WCAG's relative luminance of an sRGB colour given as three 0-255 channels."""
+    linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: list[float], b: list[float]) -> float:
+    """WCAG's contrast ratio of two colours, from 1 (the same) to 21 (black on white)."""
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def low_contrast_in_each_state(page: Page, situation: str) -> list[str]:
+    """Every text of every control shown whose colour is too close to its background's, in each state a
+    person can put the control in: at rest, hovered (mouse over it), focused, and pressed (mouse down;
+    the button is let go away from the control, so that nothing is clicked). The disabled states are the
+    ones the page is in: ``situation`` says which, for the report."""
+    found = []
+    for control in [c for c in page.locator(CONTROLS).all() if c.is_visible()]:
+        name = control.evaluate("(e) => e.id || e.getAttribute('for') || e.textContent.trim()")
+        disabled = control.get_attribute("aria-disabled") == "true"
+        control.scroll_into_view_if_needed()
+        box = control.bounding_box()
+        centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        # (state, where the mouse is, whether its button is down, the focus)
+        for state, mouse, down, focus in (
+            ("at rest", NEUTRAL, False, "blur"),
+            ("hovered", centre, False, "blur"),
+            ("focused", NEUTRAL, False, "focus"),
+            ("pressed", centre, True, "keep"),  # pressing focuses a button, as it does for a person
+        ):
+            page.mouse.move(*mouse)
+            if down:
+                page.mouse.down()
+            texts = control.evaluate(SEEN_COLOURS, focus)
+            if down:
+                page.mouse.move(*NEUTRAL)
+                page.mouse.up()
+            assert texts, f"{name}: no text found"
+            for text in texts:
+                ratio = contrast(text["colour"], text["background"])
+                if ratio < MIN_CONTRAST:
+                    rgb = [f"rgb({', '.join(str(round(c)) for c in text[k])})" for k in ("colour", "background")]
+                    where = f"{situation}, {name}{' (disabled)' if disabled else ''} {state}"
+                    found.append(f"{where}: {text['text']!r} {rgb[0]} on {rgb[1]} is {ratio:.2f}:1")
+    page.mouse.move(*NEUTRAL)
+    return found
 
 
 # -- tests --------------------------------------------------------------------------------------------
@@ -398,8 +451,7 @@ def test_mouse_drawn_digits_are_read_on_the_desktop(open_page):
     for label, strokes in DIGITS.items():
         draw(page, strokes)
         expect_answer(page, label)
-        if label == "7":
-            save_screenshot(page, "screenshot-desktop.png")
+        expect(page.locator("#quick")).to_be_hidden()  # the card beside the pad says it
         page.click("#clear")
         expect(page.locator("#result")).to_have_attribute("data-state", "empty")
     assert tab.watch.problems() == []
@@ -414,21 +466,89 @@ def test_touch_drawn_digits_are_read_on_a_phone_without_scrolling_the_page(open_
         draw(page, strokes, cdp)
         assert page.evaluate("() => window.scrollY") == scroll_y, f"the page scrolled while drawing a {label}"
         expect_answer(page, label)
+        expect_quick_answer(page, label)
         page.locator("#clear").tap()
         expect(page.locator("#result")).to_have_attribute("data-state", "empty")
-        page.evaluate(f"() => window.scrollTo(0, {scroll_y})")  # the answer is below the pad; back to it
+        assert page.evaluate("() => window.scrollY") == scroll_y
     assert tab.watch.problems() == []
 
 
-def test_phone_screenshot_of_a_touch_drawn_seven(open_page):
-    tab = open_page(**{**PHONE, "device_scale_factor": 2})
+@pytest.mark.parametrize("screen", [PHONE, SMALL_PHONE], ids=["390x844", "360x640"])
+def test_on_a_phone_the_answer_is_in_view_after_a_stroke(open_page, screen):
+    tab = open_page(**screen)
     page = tab.page
     cdp = tab.context.new_cdp_session(page)
-    scroll_to_pad(page, margin=12)
+    assert page.evaluate("() => window.scrollY") == 0
+    expect(page.locator("#quick")).to_have_attribute("data-state", "empty")
+    expect(page.locator("#quick-confidence")).to_have_text("Nothing drawn yet")
+    expect(page.locator("#quick-more")).to_be_hidden()
+    expect_in_view(page, "#canvas")  # the page as it opens: the pad and the line above it, no scrolling
+    expect_in_view(page, "#quick")
+
     draw(page, SEVEN, cdp)
     expect_answer(page, "7")
-    save_screenshot(page, "screenshot-phone.png")
+    assert page.evaluate("() => window.scrollY") == 0
+    expect_quick_answer(page, "7")
+    expect(page.locator("#quick-more")).to_be_visible()
+    expect(page.locator("#quick-more")).to_have_attribute("href", "#result")
+
+    # Scrolled until the pad's top is at the top of the screen, past the line's own place: the line stays
+    # in view, over the top of the pad, and a stroke started under it still draws.
+    page.keyboard.press("Escape")
+    expect(page.locator("#quick")).to_have_attribute("data-state", "empty")
+    page.evaluate("() => window.scrollTo(0, document.querySelector('#canvas').getBoundingClientRect().top + scrollY)")
+    scroll_y = page.evaluate("() => window.scrollY")
+    assert abs(pad_box(page)["y"]) < 1
+    quick = page.locator("#quick").bounding_box()
+    assert quick["y"] + quick["height"] > pad_box(page)["height"] * ONE[0][0][1], "the stroke should start under it"
+    draw(page, ONE, cdp)
+    expect_answer(page, "1")
+    assert page.evaluate("() => window.scrollY") == scroll_y
+    expect_quick_answer(page, "1")
     assert tab.watch.problems() == []
+
+
+@pytest.mark.parametrize("screen", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_every_controls_text_stands_out_from_its_background_in_every_state(open_page, screen):
+    tab = open_page(**screen)
+    page = tab.page
+    feedback: list[str] = []
+    page.on("request", lambda r: feedback.append(r.url) if urlsplit(r.url).path == "/api/feedback" else None)
+    found = low_contrast_in_each_state(page, "nothing drawn")  # Undo and Clear disabled
+
+    page.locator("#canvas").scroll_into_view_if_needed()  # the sweep scrolled to each control in turn
+    draw(page, SEVEN, tab.context.new_cdp_session(page) if screen.get("has_touch") else None)
+    expect_answer(page, "7")
+    expect_feedback_offered(page, "7")
+    found += low_contrast_in_each_state(page, "read as 7")
+
+    with page.expect_response(is_path("/api/feedback")) as stored:
+        page.click("#feedback-yes")
+    assert stored.value.status == 201
+    expect(page.locator("#feedback-status")).to_have_text("Thanks: stored as a 7.")
+    expect(page.locator("#feedback-yes")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#feedback button[aria-disabled='true']")).to_have_count(11)
+    found += low_contrast_in_each_state(page, "answer stored")  # the row disabled, "Yes" pressed
+
+    assert not found, "text too close to its background:\n" + "\n".join(found)
+    # Pressing and letting go elsewhere clicked nothing: the same drawing, model and one stored answer.
+    assert len(feedback) == 1, feedback
+    expect(page.locator("#result")).to_have_attribute("data-state", "ok")
+    expect(page.locator("#model-digits")).to_be_checked()
+    assert tab.watch.problems() == []
+
+
+def test_the_colour_check_sees_what_a_person_sees(open_page):
+    """The check above fails where a person could not read a control: white on white, and text faded by
+    an opacity (here the old disabled look, half transparent) however dark its own colour is."""
+    page = open_page(**DESKTOP).page
+    page.evaluate("() => { document.querySelector('#predict').style.setProperty('background', '#fff', 'important') }")
+    page.evaluate("() => { document.querySelector('#undo').style.opacity = '0.3' }")
+    found = low_contrast_in_each_state(page, "altered")
+    assert {f.split(": ", 1)[0] for f in found} >= {
+        f"altered, predict {state}" for state in ("at rest", "hovered", "focused", "pressed")
+    } | {f"altered, undo (disabled) {state}" for state in ("at rest", "hovered", "focused", "pressed")}
+    assert all(f.startswith(("altered, predict ", "altered, undo ")) for f in found), found
 
 
 def test_undo_removes_the_last_stroke(open_page):
@@ -518,6 +638,34 @@ def test_an_error_answer_shows_a_readable_message(open_page):
     assert tab.watch.problems() != []  # the 422 was seen (and excused), not missed
 
 
+def test_a_tap_is_answered_as_a_dot_not_a_digit(open_page):
+    tab = open_page(**PHONE)
+    page = tab.page
+    with page.expect_response(is_path("/predict")) as answer:
+        draw(page, DOT, tab.context.new_cdp_session(page))
+    assert answer.value.status == 422
+    assert json.loads(answer.value.body())["error"]["code"] == "no_digit"
+    assert ink(page) > 0  # the tap is drawn, as a dot
+    expect(page.locator("#result")).to_have_attribute("data-state", "error")
+    message = "That looks like a dot, not a digit: draw the whole digit."
+    expect(page.locator("#message")).to_have_text(message)
+    expect(page.locator("#message")).to_have_attribute("data-kind", "error")
+    expect(page.locator("#result-digit")).to_have_text("?")
+    # Said where a phone shows it, above the pad.
+    expect(page.locator("#quick")).to_have_attribute("data-state", "error")
+    expect(page.locator("#quick-confidence")).to_have_text(message)
+    expect(page.locator("#quick-more")).to_be_hidden()
+    expect_in_view(page, "#quick-confidence")
+    expect(page.locator("#feedback")).to_be_hidden()
+
+    page.keyboard.press("Escape")
+    draw(page, SEVEN, tab.context.new_cdp_session(page))  # then the whole digit
+    expect_answer(page, "7")
+    expect_quick_answer(page, "7")
+    assert tab.watch.problems(allow_status=422) == []
+    assert tab.watch.problems() != []  # the 422 was seen (and excused)
+
+
 def test_inside_the_network_shows_each_hidden_layer_and_the_first_layers_units(open_page):
     tab = open_page(**DESKTOP)
     page = tab.page
@@ -539,10 +687,6 @@ def test_inside_the_network_shows_each_hidden_layer_and_the_first_layers_units(o
     assert [layer["size"] for layer in explained["layers"]] == [800, 800]
     assert (explained["units"]["shown"], explained["units"]["of"]) == (32, 800)
     expect_explained(page, explained)
-    page.evaluate(
-        "() => window.scrollTo(0, document.querySelector('#explain').getBoundingClientRect().top + scrollY - 16)"
-    )
-    save_screenshot(page, "screenshot-explain.png")
 
     with explain_response(page, "seed") as answer:
         page.check("#model-seed")
@@ -611,7 +755,7 @@ def test_feedback_stores_the_drawing_with_the_persons_digit(open_page, feedback_
     label, prediction, model, pixels = stored_row(feedback_db, json.loads(stored.value.body())["id"])
     assert (label, prediction, model) == (7, 7, "digits")
     seen = Image.open(io.BytesIO(base64.b64decode(answer["input"].split(",", 1)[1]))).convert("L")
-    stored_pixels = np.frombuffer(pixels, dtype=np.uint8).reshape(28, 28)
+    stored_pixels = np.frombuffer(pixels, dtype=np.uint8).reshape(SIDE, SIDE)
     assert np.abs(np.asarray(seen, dtype=int) - stored_pixels).max() <= 1
 
     # A second answer for the same drawing is not sent, not even for another model's reading.

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.explain import TOP_UNITS, explain, weight_picture
+from app.explain import DECIMALS, TOP_UNITS, explain, weight_picture
 from model.network import Network
 from tests.support.canvas import drawn_digit
 from tests.support.requests import FORMS, post_raw
+
+HALF_LAST_PLACE = 0.5 * 10**-DECIMALS  # the most a number rounded to DECIMALS places moves
 
 
 def picture(data_url: str) -> np.ndarray:
@@ -41,8 +43,9 @@ def test_explain_gives_every_hidden_layer_and_the_most_active_units(hidden, show
     activations = network.activations(x.reshape(-1, 1))
     assert [layer["size"] for layer in answer["layers"]] == hidden
     for layer, a in zip(answer["layers"], activations):
-        np.testing.assert_allclose(layer["values"], a[:, 0], atol=1e-4)
-        assert layer["max"] == pytest.approx(a.max())
+        np.testing.assert_allclose(layer["values"], a[:, 0], rtol=0, atol=HALF_LAST_PLACE)
+        assert layer["max"] == pytest.approx(a.max(), rel=0, abs=HALF_LAST_PLACE)
+        assert all(round(v, DECIMALS) == v for v in [*layer["values"], layer["max"]])
     units = answer["units"]
     assert (units["layer"], units["shown"], units["of"]) == (1, shown, hidden[0])
     first = activations[0][:, 0]
@@ -64,8 +67,10 @@ def test_explain_endpoint_in_every_input_form(client, post, model, layers, shown
     response = post(client, drawn_digit("7"), url=f"/api/explain?model={model}")
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
+    assert list(body) == ["label", "confidence", "probabilities", "model", "layers", "units"]
     assert body["model"] == model and body["label"] == 7
-    assert body["confidence"] == pytest.approx(max(body["probabilities"]))
+    assert body["confidence"] == max(body["probabilities"])
+    assert sum(body["probabilities"]) == pytest.approx(1, abs=10 * HALF_LAST_PLACE)
     assert [layer["size"] for layer in body["layers"]] == layers
     assert [len(layer["values"]) for layer in body["layers"]] == layers
     assert body["units"]["shown"] == len(body["units"]["items"]) == shown

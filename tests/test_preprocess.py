@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from model import preprocess as pp
-from model.data import load_mnist_split
+from model.data import Dataset, load_mnist_split
 from model.network import Network
-from tests.support.canvas import render_like_canvas
+from model.shape import PIXELS, SIDE
+from tests.support.canvas import SCALE, pen_mark, render_like_canvas
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "model" / "digits.npz"
@@ -307,8 +308,79 @@ def test_no_digit_found(image: Image.Image) -> None:
         pp.preprocess(encode(image))
 
 
+def small_zero() -> Image.Image:
+    """A 0 of 30x40 pixels, drawn with a 4 px pen, on a 400x400 canvas."""
+    field = Image.new("L", (400, 400), 255)
+    ImageDraw.Draw(field).ellipse((200, 200, 230, 240), outline=0, width=4)
+    return field
+
+
 def test_a_small_but_real_digit_is_found() -> None:
-    check_output(pp.preprocess(encode(dot(30))))
+    check_output(pp.preprocess(encode(small_zero())))
+
+
+# -- a tap or a short dash is not a digit ------------------------------------------------------
+
+CANVASES = [200, 280, 400, 1000]
+PENS = {"the page's pen": 1 / 13, "a thinner pen": 1 / 30, "a 4 px pen": None}  # share of the canvas
+
+
+def pen_width(canvas: int, pen: str) -> float:
+    share = PENS[pen]
+    return canvas * share if share else 4.0
+
+
+@pytest.mark.parametrize("form", ["dark on white", "transparent"])
+@pytest.mark.parametrize("pen", PENS)
+@pytest.mark.parametrize("canvas", CANVASES)
+@pytest.mark.parametrize("length", [0, 0.25, 0.5], ids=["tap", "dash 1.25 pens long", "dash 1.5 pens long"])
+def test_a_tap_or_a_short_dash_is_not_a_digit(canvas: int, pen: str, length: float, form: str) -> None:
+    """A mark shorter than about two widths of its pen, end to end, at any size of canvas or pen."""
+    width = pen_width(canvas, pen)
+    mark = pen_mark(canvas, width, length * width, angle=0.6 * length, transparent=form == "transparent")
+    with pytest.raises(pp.NoDigitFound, match=r"^no digit found: the ink looks like a dot or a dash"):
+        pp.preprocess(mark)
+
+
+@pytest.mark.parametrize("form", ["dark on white", "transparent"])
+@pytest.mark.parametrize("pen", ["the page's pen", "a thinner pen"])
+@pytest.mark.parametrize("canvas", CANVASES)
+def test_a_stroke_three_pens_long_is_read(canvas: int, pen: str, form: str) -> None:
+    """The other side of the line: a short upright stroke, a 1, three widths of its pen long."""
+    width = pen_width(canvas, pen)
+    check_output(pp.preprocess(pen_mark(canvas, width, 2 * width, angle=1.4, transparent=form == "transparent")))
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        # A disc: as long as it is wide.
+        (lambda: np.hypot(*np.mgrid[-50:51, -50:51]) <= 40.5, (81, 81)),
+        # A bar 200 px long and 20 px wide.
+        (lambda: np.ones((20, 200)), (200, 20)),
+        # The same bar at 45 degrees: as long, as wide (a bounding box or an edge-pixel count would not say so).
+        (lambda: np.abs(np.subtract(*np.mgrid[0:150, 0:150])) < 10 * np.sqrt(2), (212, 20)),
+        # A ring 120 px across drawn with a 10 px pen: its pen, not its size.
+        (lambda: np.abs(np.hypot(*np.mgrid[-60:61, -60:61]) - 55) < 5, (121, 10)),
+    ],
+    ids=["disc", "bar", "diagonal bar", "ring"],
+)
+def test_stroke_shape_measures_length_and_pen(shape: Callable[[], np.ndarray], expected: tuple[int, int]) -> None:
+    length, width = pp.stroke_shape(shape().astype(np.float32))
+    assert length == pytest.approx(expected[0], rel=0.05)
+    assert width == pytest.approx(expected[1], rel=0.1)
+
+
+def test_a_blot_where_strokes_meet_does_not_widen_the_pen() -> None:
+    """A bold 9: a filled loop 60 px across on a stem 16 px wide and 160 px long. The widest disc in
+    the ink is the loop's; the pen is much thinner, so the mark is a digit, not a dash."""
+    field = Image.new("L", (120, 200), 0)
+    draw_on = ImageDraw.Draw(field)
+    draw_on.ellipse((20, 10, 80, 70), fill=255)
+    draw_on.line([(78, 40), (70, 190)], fill=255, width=16)
+    length, width = pp.stroke_shape(np.asarray(field, dtype=np.float32))
+    assert width < 40  # the loop alone is 60
+    assert length >= pp.MIN_LENGTH_IN_WIDTHS * width + 50
 
 
 # -- too large --------------------------------------------------------------------------------
@@ -426,16 +498,40 @@ def test_to_png_rejects_a_wrong_shape() -> None:
 
 
 @pytest.fixture(scope="module")
-def renderings(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mnist_test(mnist_dir: Path) -> Dataset:
+    return load_mnist_split(mnist_dir, "t10k")
+
+
+@pytest.fixture(scope="module")
+def renderings(mnist_test: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """1,000 MNIST test digits (originals, labels) and their canvas renderings preprocessed."""
-    test = load_mnist_split(mnist_dir, "t10k")
     rng = np.random.default_rng(20240601)
-    index = rng.choice(len(test), 1000, replace=False)
-    originals = test.images[index]
+    index = rng.choice(len(mnist_test), 1000, replace=False)
+    originals = mnist_test.images[index]
     processed = np.stack(
         [pp.preprocess(render_like_canvas(image, rng, transparent=k % 3 == 0)) for k, image in enumerate(originals)]
     )
-    return originals, test.labels[index], processed
+    return originals, mnist_test.labels[index], processed
+
+
+@pytest.fixture(scope="module")
+def all_enlarged(mnist_test: Dataset) -> tuple[np.ndarray, list[str]]:
+    """All 10,000 MNIST test digits enlarged as the canvas renderings are, through ``to_mnist``:
+    (the (n, 28, 28) results, with zeros for refused digits; the refusals, one line each).
+
+    The pixels are those of ``render_like_canvas``'s dark-on-white rendering without the blank
+    canvas around them and the PNG (lossless): the whole way costs 4 times as much, and the
+    1,000 ``renderings`` go it, in both forms.
+    """
+    processed = np.zeros((len(mnist_test), SIDE, SIDE), dtype=np.float32)
+    refused = []
+    for k, image in enumerate(mnist_test.images):
+        enlarged = Image.fromarray(image, mode="L").resize((SCALE * SIDE, SCALE * SIDE), Image.Resampling.BILINEAR)
+        try:
+            processed[k] = pp.to_mnist(ImageOps.invert(enlarged))
+        except pp.NoDigitFound as e:
+            refused.append(f"#{k}, a {mnist_test.labels[k]}: {e}")
+    return processed, refused
 
 
 @pytest.mark.mnist
@@ -457,3 +553,24 @@ def test_network_reads_renderings_as_well_as_originals(renderings: tuple[np.ndar
     assert on_renderings >= on_originals - 0.01, (
         f"accuracy {on_renderings:.1%} on renderings, {on_originals:.1%} on originals"
     )
+
+
+@pytest.mark.mnist
+def test_every_mnist_test_digit_on_the_canvas_is_a_digit(all_enlarged: tuple[np.ndarray, list[str]]) -> None:
+    """None of the 10,000 is taken for a dot or a dash (or refused at all): the 1s, and the boldest
+    digits, whose loops are filled in, included."""
+    _, refused = all_enlarged
+    assert not refused, f"{len(refused)} refused: " + "; ".join(refused[:5])
+
+
+@pytest.mark.mnist
+def test_network_reads_all_enlarged_test_digits_as_well_as_originals(
+    mnist_test: Dataset, all_enlarged: tuple[np.ndarray, list[str]]
+) -> None:
+    if not WEIGHTS.is_file():
+        pytest.skip(f"{WEIGHTS} has not been trained yet")
+    processed, _ = all_enlarged
+    net = Network.load(WEIGHTS)
+    on_originals = np.mean(net.predict(mnist_test.images.reshape(-1, PIXELS).T / 255.0) == mnist_test.labels)
+    on_enlarged = np.mean(net.predict(processed.reshape(-1, PIXELS).T) == mnist_test.labels)
+    assert on_enlarged >= on_originals - 0.01, f"accuracy {on_enlarged:.2%} enlarged, {on_originals:.2%} originals"

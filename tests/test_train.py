@@ -174,10 +174,15 @@ def test_interrupted_run_leaves_previous_weights_byte_identical(tmp_path, monkey
         return real_update(self, *a, **k)
 
     monkeypatch.setattr(Network, "update_mini_batch", interrupted)
+    capsys.readouterr()
     assert train.main([*args[:-2], "--seed", "9", "--out", str(out)]) == 130
-    assert "interrupted: nothing was written" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"interrupted: {out} was not written; earlier files are unchanged" in err
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    # The first epoch's checkpoint is kept, and the earlier files are as they were.
+    assert after.pop("net.checkpoint.npz")
     assert after == before
+    assert f"the run's state after epoch 1 is kept in {tmp_path / 'net.checkpoint.npz'}; resume with:" in err
 
 
 def test_interrupt_while_saving_leaves_previous_weights_byte_identical(tmp_path, monkeypatch):
@@ -245,7 +250,6 @@ def test_no_data_given(capsys):
     [
         (lambda d: None, [], "no such file"),
         (lambda d: (tiny_mnist(d), (d / "train-images-idx3-ubyte").write_bytes(b"garbage!")), [], "bad magic number"),
-        (tiny_mnist, ["--validation", "300"], "leaves no training images"),
         (tiny_mnist, ["--init", "missing.npz"], "missing.npz: no such file"),
     ],
 )

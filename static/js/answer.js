@@ -1,12 +1,17 @@
 // The prediction card: the digit read, how confident, "not sure" between two digits, the ten
-// probability bars, the 28x28 image the network saw, and the status line under them.
+// probability bars, the 28x28 image the network saw, and the status line under them; and the
+// line above the pad (#quick) that repeats the digit and the confidence, or the error, for a
+// one-column layout where the card is out of sight.
 
 const IDLE_TEXT = { empty: "Nothing drawn yet", error: "No answer" };
 
 const percent = (p) => `${Math.round(p * 100)}%`;
 
-/** The card ``result`` (#result): its data-state is "empty", "busy", "ok" or "error". */
-export function createAnswer(result) {
+/**
+ * The card ``result`` (#result) and the line ``quick`` (#quick): their data-state is "empty",
+ * "busy", "ok" or "error".
+ */
+export function createAnswer(result, quick) {
   const digitEl = result.querySelector("#result-digit");
   const confidenceEl = result.querySelector("#confidence");
   const doubtEl = result.querySelector("#doubt");
@@ -16,6 +21,23 @@ export function createAnswer(result) {
   const message = result.querySelector("#message");
   const bars = [...result.querySelectorAll("#bars .bar")];
   const lowConfidence = Number.parseFloat(result.dataset.lowConfidence) || 0.6;
+  const quickDigit = quick.querySelector("#quick-digit");
+  const quickConfidence = quick.querySelector("#quick-confidence");
+  const quickDoubt = quick.querySelector("#quick-doubt");
+  const quickMore = quick.querySelector("#quick-more");
+
+  /** The line above the pad says what the card says: called after every change to the card. */
+  function mirror() {
+    const { state, previous = "empty" } = result.dataset;
+    quick.dataset.state = state;
+    quick.dataset.previous = previous;
+    quickDigit.textContent = digitEl.textContent;
+    quickConfidence.textContent = state === "error" ? message.textContent : confidenceEl.textContent;
+    quickDoubt.textContent = doubtEl.textContent;
+    quickDoubt.hidden = doubtEl.hidden;
+    // The card below has more: the ten bars and the feedback row.
+    quickMore.hidden = !(state === "ok" || (state === "busy" && previous === "ok"));
+  }
 
   function setBars(probabilities, winner) {
     bars.forEach((bar, digit) => {
@@ -48,6 +70,7 @@ export function createAnswer(result) {
         result.dataset.state = state;
         if (state in IDLE_TEXT) confidenceEl.textContent = IDLE_TEXT[state];
       }
+      mirror();
     },
 
     isBusy: () => result.dataset.state === "busy",
@@ -81,6 +104,7 @@ export function createAnswer(result) {
       message.textContent = unsure
         ? `Not sure — ${label} or ${second[1]}? ${label} is ${percent(confidence)} likely, ${second[1]} ${percent(second[0])}.`
         : `Read as ${label}, ${percent(confidence)} confident.`;
+      mirror();
       return label;
     },
 
@@ -93,6 +117,7 @@ export function createAnswer(result) {
       hideSeen();
       message.dataset.kind = "error";
       message.textContent = text;
+      mirror();
     },
 
     /** Back to the card of a page where nothing is drawn yet. */
@@ -105,6 +130,7 @@ export function createAnswer(result) {
       hideSeen();
       message.dataset.kind = "";
       message.textContent = "";
+      mirror();
     },
   };
 }

@@ -23,7 +23,7 @@ const padHint = $("#pad-hint");
 const undoButton = $("#undo");
 const clearButton = $("#clear");
 
-const answer = createAnswer($("#result"));
+const answer = createAnswer($("#result"), $("#quick"));
 const explain = createExplain($("#explain"));
 const versions = createVersions();
 const feedback = createFeedback($("#feedback"), { url: app.dataset.feedbackUrl || "/api/feedback", versions });
@@ -42,7 +42,7 @@ const files = createFiles({ pad: padEl, upload: $("#upload"), onFile: useFile })
 
 function currentImage() {
   const file = files.current();
-  return file ? fileImage(file) : drawingImage(pad.toPng());
+  return file ? fileImage(file) : drawingImage(pad.toPng(), pad.strokeCount() > 0);
 }
 
 function selectedModel() {

@@ -107,7 +107,7 @@ export function createReading({ versions, answer, explain, feedback, urls, image
         showAnswer(data);
         explainReading(query, sent, mine);
       } else {
-        showError(predictErrorText(status, data, sent.fromFile));
+        showError(predictErrorText(status, data, sent));
       }
     } catch (error) {
       if (mine !== versions.sequence()) return;

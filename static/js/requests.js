@@ -8,6 +8,7 @@ const JSON_ONLY = { Accept: "application/json" };
 
 export const UNREACHABLE = "Could not reach the server. Check your connection and try again.";
 export const TOO_SLOW = "The server took too long to answer. Please try again.";
+const JUST_A_DOT = "That looks like a dot, not a digit: draw the whole digit.";
 
 /** An uploaded, pasted or dropped file, sent as multipart form data. */
 export function fileImage(file) {
@@ -16,12 +17,13 @@ export function fileImage(file) {
   return { body, headers: JSON_ONLY, fromFile: true };
 }
 
-/** The pad's PNG data URL, sent as JSON. */
-export function drawingImage(dataUrl) {
+/** The pad's PNG data URL, sent as JSON; ``inked``: at least one stroke is drawn on it. */
+export function drawingImage(dataUrl, inked) {
   return {
     body: JSON.stringify({ image: dataUrl }),
     headers: { "Content-Type": "application/json", ...JSON_ONLY },
     fromFile: false,
+    inked,
   };
 }
 
@@ -52,9 +54,13 @@ export function postImage(url, image) {
   };
 }
 
-/** The sentence a failed /predict answer is shown as. */
-export function predictErrorText(status, data, fromFile) {
+/** The sentence a failed /predict answer for ``image`` (from ``fileImage`` or ``drawingImage``) is shown as. */
+export function predictErrorText(status, data, image) {
   const error = data && data.error;
+  if (error && error.code === "no_digit" && !image.fromFile && image.inked) {
+    // The pad draws dark, sharp strokes: the server finds no digit in them only when they are a tap or a short dash.
+    return JUST_A_DOT;
+  }
   let text = error && typeof error.message === "string" ? error.message.trim() : "";
   if (!text) {
     text = {
@@ -65,7 +71,7 @@ export function predictErrorText(status, data, fromFile) {
     }[status] || `The server answered with an error (${status}).`;
   }
   text = sentence(text);
-  if (error && error.code === "no_digit" && !fromFile) text += " Draw a digit on the pad first.";
+  if (error && error.code === "no_digit" && !image.fromFile) text += " Draw a digit on the pad first.";
   return text;
 }
 

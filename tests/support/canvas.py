@@ -1,9 +1,48 @@
-"""Test helpers: digits as a browser's drawing canvas would upload them.
+"""Test helpers: digits as a browser's drawing canvas would upload them, and the marks that are not digits.
 
 The drawings are defined once in ``scripts/drawing.py``, because the scripts and benchmarks draw
 the same digits (and must not import from ``tests``); the tests import them from here.
+``pen_mark`` draws a tap or a short dash, as the page's round pen leaves it.
 """
 
-from scripts.drawing import drawn_digit, render_like_canvas
+from __future__ import annotations
 
-__all__ = ["drawn_digit", "render_like_canvas"]
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+from scripts.drawing import INK, SCALE, drawn_digit, render_like_canvas
+
+__all__ = ["SCALE", "drawn_digit", "pen_mark", "render_like_canvas"]
+
+
+def pen_mark(canvas: int, pen: float, length: float, *, angle: float = 0.0, transparent: bool = False) -> bytes:
+    """PNG bytes of a ``canvas`` x ``canvas`` pad with one mark of a round pen ``pen`` px wide whose
+    centre line is ``length`` px long (0: a tap, a dot of the pen) at ``angle`` radians, a little
+    off the pad's centre.
+
+    Anti-aliased as a canvas draws it: each pixel is covered by as much of the pen as reaches it.
+    Dark on white (mode L), or with ``transparent`` near-black ink whose alpha is the coverage on
+    (0, 0, 0, 0) pixels (mode RGBA), the two forms of ``render_like_canvas``.
+    """
+    y, x = np.mgrid[0:canvas, 0:canvas] + 0.5  # pixel centres
+    cx, cy = 0.45 * canvas, 0.55 * canvas
+    dx, dy = math.cos(angle) * length / 2, math.sin(angle) * length / 2
+    # Distance from each pixel centre to the centre line, a segment from (cx - dx, cy - dy) to (cx + dx, cy + dy).
+    t = ((x - cx + dx) * 2 * dx + (y - cy + dy) * 2 * dy) / max(length**2, 1e-12)
+    t = np.clip(t, 0.0, 1.0)
+    distance = np.hypot(x - (cx - dx + t * 2 * dx), y - (cy - dy + t * 2 * dy))
+    cover = np.clip(pen / 2 - distance + 0.5, 0.0, 1.0)
+    level = np.rint(cover * 255).astype(np.uint8)
+    if transparent:
+        rgba = np.zeros((canvas, canvas, 4), dtype=np.uint8)
+        rgba[level > 0, :3] = INK
+        rgba[..., 3] = level
+        image = Image.fromarray(rgba, mode="RGBA")
+    else:
+        image = Image.fromarray(255 - level, mode="L")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
