@@ -1,13 +1,16 @@
 """Load on a real gunicorn: req/s and latency of /predict next to a trivial endpoint.
 
-    python benchmarks/load.py [--connections 32] [--seconds 20] [--warmup 5]
+    python benchmarks/load.py [--connections 32] [--seconds 20] [--warmup 5] [--slow N] [--config FILE]
 
-Starts ``gunicorn wsgi:app`` as gunicorn.conf.py configures it (bound to 127.0.0.1 on a free
-port), then for each endpoint keeps ``--connections`` keep-alive connections busy for
-``--seconds``: ``GET /healthz`` (the server's floor) and ``POST /predict`` with a 280x280 PNG
-drawn like the page's. Prints requests per second, p50/p99 latency, non-2xx answers, the
-ratio of the two rates, and each worker's resident memory at start, after a warm-up and after the
-load. Only loopback.
+Starts ``gunicorn wsgi:app`` as gunicorn.conf.py (or ``--config``) configures it, bound to
+127.0.0.1 on a free port, then for each endpoint keeps ``--connections`` keep-alive connections
+busy for ``--seconds``: ``GET /healthz`` (the server's floor) and ``POST /predict`` with a 280x280
+PNG drawn like the page's. With ``--slow N``, N slow clients (``scripts/slow_clients.py``: half
+trickling headers, half a body, a byte a second) hold connections all through the measurement.
+Prints requests per second, p50/p99 latency, non-2xx answers, the ratio of the two rates, and
+each worker's resident memory at start, after a warm-up and after the load. ``--config`` runs
+another configuration side by side with this one (e.g. a copy of an older gunicorn.conf.py).
+Only loopback.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import argparse
 import contextlib
 import http.client
 import os
-import runpy
 import socket
 import subprocess
 import sys
@@ -32,19 +34,37 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.drawing import drawn_digit  # noqa: E402
+from scripts.slow_clients import trickle  # noqa: E402
+
+CONFIG = ROOT / "gunicorn.conf.py"
+
+
+def gunicorn_settings(config: Path) -> dict[str, str]:
+    """gunicorn's settings as ``config`` gives them (``gunicorn --print-config``), by name, as text:
+    running the file here would patch this process for gevent."""
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", str(config), "--print-config", "wsgi:app"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    pairs = (line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    return {name.strip(): value.strip() for name, value in pairs}
 
 
 @contextlib.contextmanager
-def gunicorn(timeout: float = 60) -> Iterator[tuple[int, subprocess.Popen]]:
-    """Run ``gunicorn wsgi:app`` as gunicorn.conf.py configures it, but bound to a free loopback
-    port and with a feedback database in a temporary folder; yield (port, master process) once
-    /healthz answers, and stop it afterwards."""
+def gunicorn(config: Path = CONFIG, timeout: float = 60) -> Iterator[tuple[int, subprocess.Popen]]:
+    """Run ``gunicorn wsgi:app`` as ``config`` configures it, but bound to a free loopback port and
+    with a feedback database in a temporary folder; yield (port, master process) once /healthz
+    answers, and stop it afterwards."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="load-") as scratch, open(Path(scratch) / "gunicorn.log", "w+") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+            [sys.executable, "-m", "gunicorn", "-c", str(config), "--bind", f"127.0.0.1:{port}", "wsgi:app"],
             cwd=ROOT,
             env={**os.environ, "DIGITS_FEEDBACK_DB": str(Path(scratch) / "feedback.sqlite")},
             stdout=subprocess.DEVNULL,  # the access log: one line a request
@@ -138,45 +158,72 @@ def wait_for_workers(master_pid: int, count: int, timeout: float = 30) -> dict[i
     return rss
 
 
+@contextlib.contextmanager
+def slow_clients(port: int, count: int) -> Iterator[dict]:
+    """``count`` slow clients on ``port`` while the block runs (none when 0); the dict it yields
+    holds how the server treated each kind (``scripts.slow_clients.Held``) afterwards."""
+    held: dict = {}
+    if count == 0:
+        yield held
+        return
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=lambda: held.update(trickle(f"http://127.0.0.1:{port}", count, float("inf"), stop=stop))
+    )
+    runner.start()
+    time.sleep(2)  # let them connect and start trickling
+    try:
+        yield held
+    finally:
+        stop.set()
+        runner.join()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0, help="per endpoint (default 20)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of /predict before measuring (default 5)")
     parser.add_argument("--model", default="digits")
+    parser.add_argument("--slow", type=int, default=0, metavar="N", help="slow clients during the measurement")
+    parser.add_argument("--config", type=Path, default=CONFIG, help="the gunicorn configuration (gunicorn.conf.py)")
     args = parser.parse_args(argv)
 
     png = drawn_digit("7", size=280)
     predict = ("POST", f"/predict?model={args.model}", png, {"Content-Type": "image/png"})
-    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    with gunicorn() as (port, master):
-        started = wait_for_workers(master.pid, settings["workers"])
+    settings = gunicorn_settings(args.config)
+    with gunicorn(args.config) as (port, master):
+        started = wait_for_workers(master.pid, int(settings["workers"]))
         # A worker's first requests grow it once (allocator arenas for its threads, NumPy and
         # Pillow buffers); the warm-up keeps that out of the before/after comparison, which
         # looks for growth under sustained load.
         hammer(port, *predict, args.connections, args.warmup)
         before = worker_rss(master.pid)
+        threads = f" x {settings['threads']} threads" if settings["worker_class"] == "gthread" else ""
         print(
-            f"gunicorn (gunicorn.conf.py) on http://127.0.0.1:{port}, {len(before)} workers x "
-            f"{settings['threads']} threads; "
-            f"{args.connections} connections, {args.seconds:g} s per endpoint after {args.warmup:g} s of warm-up"
+            f"gunicorn ({args.config.name}) on http://127.0.0.1:{port}, {len(before)} {settings['worker_class']} "
+            f"workers{threads}; {args.connections} connections, {args.seconds:g} s per endpoint after "
+            f"{args.warmup:g} s of warm-up" + (f", {args.slow} slow clients throughout" if args.slow else "")
         )
-        rows = []
-        for name, method, path, body, headers in [
-            ("GET /healthz", "GET", "/healthz", None, {}),
-            (f"POST /predict ({args.model})", *predict),
-        ]:
-            latencies, statuses, elapsed = hammer(port, method, path, body, headers, args.connections, args.seconds)
-            bad = int(np.sum((statuses < 200) | (statuses >= 300)))
-            rate = len(statuses) / elapsed
-            p50, p99 = np.percentile(latencies, [50, 99])
-            rows.append((name, rate, p50, p99, len(statuses), bad))
+        with slow_clients(port, args.slow) as held:
+            rows = []
+            for name, method, path, body, headers in [
+                ("GET /healthz", "GET", "/healthz", None, {}),
+                (f"POST /predict ({args.model})", *predict),
+            ]:
+                latencies, statuses, elapsed = hammer(port, method, path, body, headers, args.connections, args.seconds)
+                bad = int(np.sum((statuses < 200) | (statuses >= 300)))
+                rate = len(statuses) / elapsed
+                p50, p99 = np.percentile(latencies, [50, 99])
+                rows.append((name, rate, p50, p99, len(statuses), bad))
         after = worker_rss(master.pid)
 
     print(f"{'endpoint':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
     for name, rate, p50, p99, count, bad in rows:
         print(f"{name:<26}{rate:9.0f}{p50:9.1f}{p99:9.1f}{count:10d}{bad:9d}")
     print(f"/predict rate / /healthz rate: {rows[1][1] / rows[0][1]:.2f}")
+    for kind, record in held.items():
+        print(f"slow {kind}: {record.describe()}")
     for pid in sorted(before):
         grown = (after.get(pid, 0) - before[pid]) / before[pid]
         print(

@@ -321,6 +321,8 @@ def stroke_shape(ink: np.ndarray) -> tuple[float, float]:
     diagonal as a staircase).
     """
     values = np.asarray(ink)
+    if values.size == 0 or not values.max() > 0:
+        return 0.0, 0.0  # no mark at all
     mask = np.pad(values >= 0.5 * values.max(), 1)
     area = float(np.count_nonzero(mask))
     straight = np.count_nonzero(mask[:, 1:] != mask[:, :-1]) + np.count_nonzero(mask[1:] != mask[:-1])

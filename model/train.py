@@ -100,20 +100,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-# Default learning rates without momentum at the mini-batch sizes ETA_BATCHES, by cost and hidden
-# activation, from benchmarks/learning_rates.py (784-100-10, 3 epochs on 10,000 MNIST images, the
-# grid 0.01, 0.03, .., 10; its table is in the README): the grid's best rate, except for ReLU,
-# where the rate above the best collapsed to chance: there the one below, since a rate on the edge
-# in this network goes over it in wider ones. (Quadratic/sigmoid's 3 at mini-batches of 10, the
-# classic rate, is on an edge too, for hidden layers of 300 units or more; the DivergenceGuard
-# stops such a run after its first epoch.) Momentum mu makes each step about 1 / (1 - mu) times
-# longer, so the rate is scaled by (1 - mu); the benchmark's momentum-0.9 rows check that rule.
+# Default learning rates by cost and hidden activation, at the mini-batch sizes ETA_BATCHES
+# without momentum and with momentum 0.9, from benchmarks/learning_rates.py (784-100-10, 3 epochs
+# on 10,000 MNIST images, the grid 0.01, 0.03, .., 10; its table is in the README): the grid's
+# best rate, except for ReLU where the rate above the best collapsed to chance: there the one
+# below, since a rate on the edge in this network goes over it in wider ones. (Quadratic/sigmoid's
+# 3 at mini-batches of 10, the classic rate, is on an edge too, for hidden layers of 300 units or
+# more; the DivergenceGuard stops such a run.)
 ETA_BATCHES = (10, 32, 128)
-ETAS: dict[tuple[str, str], tuple[float, float, float]] = {
-    ("quadratic", "sigmoid"): (3.0, 1.0, 1.0),
-    ("cross-entropy", "sigmoid"): (1.0, 1.0, 1.0),
-    ("quadratic", "relu"): (0.3, 0.3, 0.3),
-    ("cross-entropy", "relu"): (0.1, 0.3, 0.3),
+ETA_MOMENTUM = 0.9
+ETAS: dict[tuple[str, str], tuple[tuple[float, ...], tuple[float, ...]]] = {
+    # (without momentum, with momentum 0.9), each at ETA_BATCHES
+    ("quadratic", "sigmoid"): ((3.0, 1.0, 1.0), (0.03, 0.03, 0.1)),
+    ("cross-entropy", "sigmoid"): ((1.0, 1.0, 1.0), (0.1, 0.3, 0.3)),
+    ("quadratic", "relu"): ((0.3, 0.3, 0.3), (0.03, 0.03, 0.03)),
+    ("cross-entropy", "relu"): ((0.1, 0.3, 0.3), (0.01, 0.03, 0.1)),
 }
 
 MAX_VALIDATION = 10_000
@@ -121,10 +122,13 @@ MAX_VALIDATION = 10_000
 
 def default_eta(cost: str, activation: str, batch_size: int, momentum: float = 0.0) -> float:
     """The learning rate a run gets without --eta: ``ETAS`` at the measured mini-batch size
-    nearest to ``batch_size`` (on a log scale), times (1 - momentum)."""
+    nearest to ``batch_size`` (on a log scale), and for other momenta than the measured 0 and 0.9
+    the geometric interpolation between them in 1 - momentum, which scales a step's length."""
     nearest = min(range(len(ETA_BATCHES)), key=lambda i: abs(math.log(batch_size / ETA_BATCHES[i])))
-    # Rounded so that 0.3 * (1 - 0.9) shows, and is recorded, as 0.03.
-    return float(f"{ETAS[cost, activation][nearest] * (1 - momentum):.6g}")
+    without, with_momentum = (rates[nearest] for rates in ETAS[cost, activation])
+    t = math.log(1 - momentum) / math.log(1 - ETA_MOMENTUM)
+    # Rounded so that 0.3 * 0.1 shows, and is recorded, as 0.03.
+    return float(f"{without * (with_momentum / without) ** t:.3g}")
 
 
 def default_validation(images: int) -> int:
@@ -306,7 +310,7 @@ def _add_training_arguments(sgd: argparse._ArgumentGroup) -> None:
         "--eta",
         type=_positive(float),
         metavar="RATE",
-        help="learning rate (default: by cost, activation, mini-batch size and momentum, as below)",
+        help="learning rate (default: by cost, activation, batch size and momentum, as in the table below)",
     )
     sgd.add_argument("--schedule", choices=SCHEDULES, help=f"learning-rate schedule {_default('schedule')}")
     sgd.add_argument(
@@ -330,22 +334,24 @@ def _add_training_arguments(sgd: argparse._ArgumentGroup) -> None:
 
 def _epilog() -> str:
     presets = "\n".join(_preset_help(name, settings) for name, settings in PRESETS.items())
-    header = "  " + f"{'mini-batch size:':<28}" + "".join(f"{b:>6}" for b in ETA_BATCHES)
+    header = f"  {'mini-batch size:':<24}" + "".join(f"{b:>6}" for b in ETA_BATCHES) * 2
     rates = "\n".join(
-        "  " + f"{cost + ', ' + activation:<28}" + "".join(f"{eta:>6g}" for eta in etas)
-        for (cost, activation), etas in ETAS.items()
+        f"  {cost + ', ' + activation:<24}" + "".join(f"{eta:>6g}" for eta in (*without, *with_momentum))
+        for (cost, activation), (without, with_momentum) in ETAS.items()
     )
     return f"""\
 presets (--preset NAME sets these; options given as well override them):
 {presets}
 
 default learning rate (measured by benchmarks/learning_rates.py; other mini-batch sizes take the
-nearest column, and --momentum M multiplies the rate by 1 - M):
+nearest column, other momenta a geometric interpolation in 1 - momentum):
+  {"":<24}{"without momentum":>18}{f"momentum {ETA_MOMENTUM:g}":>18}
 {header}
 {rates}
 
-A run whose cost stops being finite, or that still reads the training images at about chance
-after its first epoch, stops there with exit status 1 and writes nothing: try a lower --eta.
+A run whose cost stops being finite, or that still reads its training images at about chance
+after its first epoch (of at least 300 mini-batches), stops there with exit status 1 and writes
+nothing: try a lower --eta.
 
 After each epoch the run's state is saved in NAME.checkpoint.npz beside --out NAME.npz; NAME.npz
 and the other outputs are written only when training has finished, and the checkpoint is then
@@ -405,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise  # cli.run ends quietly, as a closed pipe should
     except OSError as e:  # e.g. an --out folder that cannot be written
         print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
-        if checkpoints.written:
+        if checkpoints.latest is not None:  # e.g. the disk filled up after some epochs
             print(_resume_advice(argv, checkpoints), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -628,17 +634,15 @@ def _option_text(option: str, value: Any) -> str:
 def _network_line(net: Network, args: argparse.Namespace, eta_is_default: bool) -> str:
     """The run's first line: the network and how it trains, the learning rate's origin included."""
     momentum = f", momentum {args.momentum:g}" if args.momentum else ""
-    origin = (
-        f" (the default for {net.cost} cost, {net.activation} hidden layers, mini-batches of {args.batch_size}"
-        f"{momentum}; --eta sets another)"
-        if eta_is_default
-        else ""
-    )
+    origin = ""
+    if eta_is_default:
+        rule = "cost, activation, batch size and momentum" if args.momentum else "cost, activation and batch size"
+        origin = f" (the default for this {rule}; --eta sets another)"
     return (
         (f"fine-tuning {args.init}: " if args.init is not None else "")
         + f"network {'-'.join(map(str, net.sizes))} ({net.parameter_count:,} parameters), {net.activation} hidden, "
-        f"{net.cost} cost, {net.dtype.name}; eta {args.eta:g}{origin}, {args.epochs:,} epochs of mini-batches of "
-        f"{args.batch_size:,}{momentum}"
+        f"{net.cost} cost, {net.dtype.name}; {args.epochs:,} epoch{'s' * (args.epochs != 1)} of mini-batches of "
+        f"{args.batch_size:,}{momentum}, eta {args.eta:g}{origin}"
     )
 
 
@@ -738,18 +742,25 @@ def train_network(
 class DivergenceGuard:
     """Stops a run whose learning rate is too high, by raising ``TrainingDiverged``: when its
     cost stops being finite, checked every ``CHECK_EVERY`` mini-batches and at the end of each
-    epoch, and when after the first epoch the network reads its training images at under twice
-    chance (a blown-up network answers one digit for everything: 10 %).
+    epoch, and when at the end of its first epoch the network reads its training images at under
+    twice chance (a blown-up network answers one digit for everything: 10 %).
 
     A non-finite output makes the last layer's bias gradients, and so its biases, non-finite in
     the same step, and NaN stays NaN, so those ten numbers tell. Checking them takes ~2 us, 4 % of
     the quickest step (784-30-10, mini-batches of 10; benchmarks/train_speed.py has the figures),
     hence only every few steps.
+
+    A network that trains well can still be near chance after a few dozen steps (quadratic cost
+    with sigmoid outputs starts slowly), so the accuracy waits for ``MIN_STEPS`` mini-batches:
+    the first epoch of 3,000 images at mini-batches of 10, a later one for smaller data sets.
+    Every default rate (``ETAS``) reads over 35 % of MNIST's images by then (784-30-10 and
+    784-100-10, momentum 0, 0.5 and 0.9).
     """
 
     FLOOR = 2 / CLASSES
-    SAMPLE = 1_000  # training images it reads after the first epoch
+    SAMPLE = 1_000  # training images it reads
     CHECK_EVERY = 8
+    MIN_STEPS = 300
 
     def __init__(
         self, net: Network, state: SGDState, eta: float, default: float, training: tuple[np.ndarray, np.ndarray]
@@ -757,6 +768,7 @@ class DivergenceGuard:
         self.net, self.state, self.eta, self.default = net, state, eta, default
         X, y = training
         self.sample = (X[:, : self.SAMPLE], y[: self.SAMPLE])
+        self.judged = False  # the accuracy, once
 
     def after_batch(self) -> None:
         if self.state.step % self.CHECK_EVERY == 0 and not np.isfinite(self.net.biases[-1]).all():
@@ -765,18 +777,20 @@ class DivergenceGuard:
     def after_epoch(self, record: EpochRecord) -> None:
         if not (math.isfinite(record.cost) and all(np.isfinite(p).all() for p in self.net.weights + self.net.biases)):
             raise self._diverged(f"the cost became NaN in epoch {record.epoch}")
-        if record.epoch == 1:
+        if not self.judged and self.state.step >= self.MIN_STEPS:
+            self.judged = True
             accuracy = self.net.evaluate(self.sample) / len(self.sample[1])
             if accuracy < self.FLOOR:
                 raise self._diverged(
-                    f"after epoch 1 the network reads {accuracy:.1%} of the training images right, "
-                    f"where chance is {1 / CLASSES:.0%}"
+                    f"after epoch {record.epoch} the network reads {accuracy:.1%} of the training images right, "
+                    f"where chance is {1 / CLASSES:.0%}",
+                    slow=self.eta < self.default / 3,
                 )
 
-    def _diverged(self, what: str) -> TrainingDiverged:
+    def _diverged(self, what: str, slow: bool = False) -> TrainingDiverged:
         advice = f"try --eta {self.eta / 10:g}"
-        if self.eta < self.default / 3:  # far below the measured rate: more likely too slow than too fast
-            advice = f"a rate this low may also just learn too slowly: the default here is {self.default:g}"
+        if slow:  # far below the measured rate, a run near chance more likely learns too slowly
+            advice += f", or a higher one: this one may just learn too slowly (the default here is {self.default:g})"
         return TrainingDiverged(f"training diverged at eta {self.eta:g} ({what}): {advice}")
 
 

@@ -3,7 +3,8 @@
 Each ``Case`` is one HTTP/1.1 request sent over a raw socket (``send``), so that it can lie about
 its length, use chunked transfer encoding, trickle its body, or hang up half-way. ``expected`` is
 the set of statuses a correct server may answer with: the documented 4xx, or 200 where the image
-is odd but valid; an empty set means the client hangs up and expects no answer.
+is odd but valid; an empty set means no answer: the client hangs up, or it is too slow and the
+server closes the connection without one (headers not in within gunicorn's keepalive).
 
     python scripts/hostile_corpus.py OUTDIR
 
@@ -36,7 +37,7 @@ MARKER = "HOSTILE-7c1e-MARKER"
 MAX_BYTES = 2 * 1024 * 1024
 MAX_BODY = MAX_BYTES * 4 // 3 + 64 * 1024
 
-OK, BAD, TOO_LARGE, UNSUPPORTED, NO_DIGIT = 200, 400, 413, 415, 422
+OK, BAD, TIMEOUT, TOO_LARGE, UNSUPPORTED, NO_DIGIT = 200, 400, 408, 413, 415, 422
 ANY_IMAGE_OUTCOME = frozenset({OK, BAD, TOO_LARGE, NO_DIGIT})  # a corrupted image may decode to anything
 
 Body = bytes | Callable[[], Iterable[bytes]]  # bytes, or a function giving the body lazily in pieces
@@ -107,7 +108,8 @@ class Answer:
 
 
 def send(case: Case, host: str, port: int, timeout: float = 30.0) -> Answer | None:
-    """Send ``case`` to ``host:port`` and read the answer (None if the case hangs up).
+    """Send ``case`` to ``host:port`` and read the answer (None if the case hangs up, or the server
+    closes the connection without answering).
 
     The body is sent by a second thread while this one reads, so that an early answer (a 413
     before a 50 MB body is through) is read before the server closes the connection.
@@ -149,7 +151,8 @@ def send(case: Case, host: str, port: int, timeout: float = 30.0) -> Answer | No
         finally:
             stop.set()
             writer.join(timeout)
-    return parse_answer(bytes(received))
+    # Nothing at all: the server closed the connection without answering (a client too slow).
+    return parse_answer(bytes(received)) if received else None
 
 
 def _trickle(sock: socket.socket, data: bytes, pace: Pace, stop: threading.Event) -> None:
@@ -765,10 +768,45 @@ def transport_cases() -> list[Case]:
     ]
 
 
+def slow_cases() -> list[Case]:
+    """Clients too slow to be served, and header floods: each is cut off by a limit (the server's
+    DIGITS_REQUEST_TIMEOUT and gunicorn's keepalive and header limits; a trickle here would take
+    far longer than any of them)."""
+    png = digit_png()
+    return [
+        # A byte every half second of a declared 10 kB body: 408 at the body deadline, then closed.
+        _case("slow_body_past_deadline", b"\x89" * 10_240, pace=Pace(piece=1, delay=0.5), expected=[TIMEOUT]),
+        # Headers a byte every half second: closed without an answer once gunicorn's keepalive is up.
+        _case("slow_headers_past_deadline", png, pace=Pace(piece=1, delay=0.5, head=True), expected=()),
+        _case(
+            "slow_multipart_past_deadline",
+            multipart([("image", "d.png", "image/png", b"\x89" * 10_240)]),
+            MULTIPART,
+            [TIMEOUT],
+            pace=Pace(piece=1, delay=0.5),
+        ),
+        # Over gunicorn's 100 fields: refused by gunicorn itself.
+        _case(
+            "header_flood_1000_fields",
+            png,
+            headers=[(f"X-Flood-{i}", "x") for i in range(1000)],
+            expected=[BAD, 431],
+            app=False,
+        ),
+        # Within gunicorn's limits (at most 100 fields of at most 8,190 bytes): read as usual.
+        _case(
+            "header_flood_90_fields_of_8kb",
+            png,
+            headers=[(f"X-Flood-{i}", "a" * 8000) for i in range(90)],
+            expected=[OK],
+        ),
+    ]
+
+
 def corpus() -> list[Case]:
     """Every case, each name once."""
     cases = image_cases() + format_cases() + json_cases() + feedback_cases() + multipart_cases()
-    cases += header_cases() + transport_cases()
+    cases += header_cases() + transport_cases() + slow_cases()
     names = [c.name for c in cases]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from app.explain import DECIMALS
-from tests.support.canvas import drawn_digit
+from model.predict import read_digit
+from tests.support.canvas import drawn_digit, pen_mark
 from tests.support.requests import FORMS, data_url, post_multipart, post_raw
 
 
@@ -42,6 +43,36 @@ def check_answer(response, label: int | None = None, model: str = "digits") -> d
 @pytest.mark.parametrize("digit", ["1", "7", "0"])
 def test_each_input_form_reads_a_drawn_digit(client, post, digit):
     check_answer(post(client, drawn_digit(digit)), label=int(digit))
+
+
+@pytest.mark.parametrize("size", [200, 400, 1000])
+def test_a_one_is_read_on_any_size_of_pad(client, size):
+    """A single stroke, the 1, is a digit however large the pad (and so the pen)."""
+    check_answer(post_raw(client, drawn_digit("1", size=size)), label=1)
+
+
+@pytest.mark.parametrize("url", ["/predict", "/api/explain"])
+@pytest.mark.parametrize("post", FORMS)
+@pytest.mark.parametrize(
+    ("canvas", "pens", "transparent"),
+    [(280, 0, True), (280, 0.5, False), (1000, 0, False)],
+    ids=["tap", "short dash", "tap on a large pad"],
+)
+def test_a_tap_or_a_short_dash_is_not_a_digit(client, post, url, canvas, pens, transparent):
+    pen = canvas / 13  # the page's pen
+    response = post(client, pen_mark(canvas, pen, pens * pen, transparent=transparent), url=url)
+    body = expect_error(response, 422, "no_digit")
+    assert "looks like a dot or a dash" in body["error"]["message"]
+
+
+def test_the_reading_is_rounded_to_4_decimals(app, client):
+    """The answer is model.predict.read_digit's reading of the same bytes, each number rounded."""
+    png = drawn_digit("7")
+    reading = read_digit(app.extensions["digits.models"]["digits"].network, png)
+    body = check_answer(post_raw(client, png), label=reading.label)
+    assert body["probabilities"] == [round(p, 4) for p in reading.probabilities.tolist()]
+    assert body["confidence"] == round(reading.confidence, 4)
+    assert min(reading.probabilities) < 1e-5 and 0.0 in body["probabilities"]  # 1.8e-06 and the like read as 0
 
 
 @pytest.mark.parametrize("post", FORMS)
@@ -134,7 +165,7 @@ def expect_error(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert list(body) == ["error"] and list(body["error"]) == ["code", "message"]
     assert body["error"]["code"] == code
     assert len(body["error"]["message"]) > 10
     return body

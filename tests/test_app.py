@@ -9,7 +9,8 @@ import pytest
 
 from app import StartupError, create_app, samples, settings
 from app.settings import ROOT, SettingsError, from_environ
-from model.network import Network
+from model.checkpoint import Checkpoint
+from model.network import Network, SGDState
 from model.shape import PIXELS
 
 NEW_KEY = "n" * 20
@@ -204,6 +205,15 @@ def test_models_come_from_the_models_folder(tmp_path):
     models = create_app({"MODEL_DIR": str(folder)}).extensions["digits.models"]
     assert list(models) == ["digits", "seed", "tiny"]
     assert models["tiny"].network.sizes == [784, 20, 10]
+
+
+def test_a_training_checkpoint_in_the_models_folder_is_not_a_model(tmp_path):
+    """A run training with --out into the models folder keeps NAME.checkpoint.npz there meanwhile."""
+    folder = copy_models(tmp_path)
+    net, state = Network([784, 20, 10], seed=0), SGDState(0)
+    Checkpoint.of(net, (1, 0.5, net.parameters()), state, [], 1.0, {}).save(folder / "tiny.checkpoint.npz")
+    models = create_app({"MODEL_DIR": str(folder)}).extensions["digits.models"]
+    assert list(models) == ["digits", "seed"]
 
 
 @pytest.mark.parametrize(

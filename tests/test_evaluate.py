@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from model import data, evaluate
-from model.network import Network
+from model.checkpoint import Checkpoint
+from model.network import Network, SGDState
 from tests.support.datasets import tiny_mnist, write_kaggle_csv
 
 
@@ -70,6 +71,15 @@ def test_errors_exit_1_with_one_line(trained, tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert status == 1
     assert message in err and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_a_training_checkpoint_is_not_evaluated_as_a_model(trained, tmp_path, capsys):
+    net, folder, _ = trained
+    checkpoint = tmp_path / "net.checkpoint.npz"
+    Checkpoint.of(net, (1, 0.5, net.parameters()), SGDState(0), [], 1.0, {}).save(checkpoint)
+    assert evaluate.main(["--data", str(folder), "--split", "train", "--weights", str(checkpoint)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {checkpoint}: is a training checkpoint, not a model") and err.count("\n") == 1
 
 
 def test_unlabelled_csv_is_refused(trained, tmp_path, capsys):

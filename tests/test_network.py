@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from model.network import (
+    CHECKPOINT_FORMAT,
     COSTS,
     CrossEntropyCost,
     Network,
@@ -515,6 +516,10 @@ def test_good_handmade_file_loads(tmp_path):
         (lambda p: np.save(p.with_suffix(".npy"), np.zeros(3)) or p.with_suffix(".npy").rename(p), "single .npy array"),
         (lambda p: write_npz(p, None, **good_arrays()), "no 'metadata' entry"),
         (lambda p: write_npz(p, {"format": "something-else"}, **good_arrays()), "does not describe a digits network"),
+        (
+            lambda p: write_npz(p, {"format": CHECKPOINT_FORMAT}, **good_arrays()),
+            "is a training checkpoint, not a model: finish the run with python -m model.train .* --resume",
+        ),
         (lambda p: write_npz(p, good_metadata(format_version=99), **good_arrays()), "format version 99"),
         (lambda p: write_npz(p, good_metadata(sizes=[4, "x", 2]), **good_arrays()), "invalid layer sizes"),
         (lambda p: write_npz(p, good_metadata(cost="hinge"), **good_arrays()), "inconsistent metadata"),

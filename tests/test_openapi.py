@@ -10,6 +10,7 @@ import json
 import sqlite3
 import time
 import tomllib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,9 +28,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app import create_app, errors
+from app import create_app, errors, openapi
 from tests.support import requests
-from tests.support.canvas import drawn_digit
+from tests.support.canvas import drawn_digit, pen_mark
 from tests.support.paths import ROOT
 from tests.support.server import gunicorn
 
@@ -192,6 +193,19 @@ def read_only(app):
     return twin.test_client()
 
 
+def slow_body(client, app):
+    """An image body that arrives a byte every 20 ms, sent to an app that waits 0.1 s for a body."""
+    app.config["REQUEST_TIMEOUT"] = 0.1
+    png = drawn_digit()
+
+    class Trickle(io.BytesIO):
+        def read(self, size=-1):
+            time.sleep(0.02)
+            return super().read(0 if size == 0 else 1)
+
+    return client.post("/predict", input_stream=Trickle(png), content_type="image/png", content_length=len(png))
+
+
 def feedback_with(client, **fields):
     token = client.post("/predict", data=drawn_digit("7"), content_type="image/png").get_json()["sample"]
     return client.post("/api/feedback", json={"sample": token, "label": 7, **fields})
@@ -217,6 +231,7 @@ PROVOKE: dict[str, Any] = {
     "expired_sample": lambda c, app: c.post("/api/feedback", json={"sample": old_token(app), "label": 7}),
     "not_found": lambda c, app: c.get("/no/such/page"),
     "method_not_allowed": lambda c, app: c.get("/predict"),
+    "request_timeout": slow_body,
     "too_large": lambda c, app: c.post("/predict", data=bytes(app.config["MAX_BYTES"] + 1), content_type="image/png"),
     "unsupported_media_type": lambda c, app: c.post("/predict", data=b"hello", content_type="text/plain"),
     "no_digit": lambda c, app: c.post("/predict", data=blank_png(), content_type="image/png"),
@@ -269,6 +284,115 @@ def test_every_answer_matches_the_document(client, doc, schema, send):
     check_against_doc(doc, schema, response)
 
 
+# -- the order of the keys --------------------------------------------------------------------------------
+
+
+def order_mismatches(doc: dict[str, Any], schema: dict[str, Any], value: Any, where: str = "answer") -> list[str]:
+    """Where the keys of ``value``, at any depth, come in another order than ``schema`` lists its properties."""
+    schema = inline_refs(doc, schema)
+    if "allOf" in schema:  # an error response: the Error shape first, then the codes it may carry
+        schema = schema["allOf"][0]
+    properties = schema.get("properties", {})
+    found: list[str] = []
+    if isinstance(value, dict) and properties:
+        keys = [key for key in value if key in properties]
+        documented = [key for key in properties if key in value]
+        if keys != documented:
+            found.append(f"{where}: {keys}, documented {documented}")
+        for key in keys:
+            found += order_mismatches(doc, properties[key], value[key], f"{where}.{key}")
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value[:3]):
+            found += order_mismatches(doc, schema["items"], item, f"{where}[{i}]")
+    return found
+
+
+def documented_schema(doc: dict[str, Any], method: str, path: str, status: int) -> dict[str, Any]:
+    """The schema of the JSON body that ``method path`` answers with ``status``."""
+    operation = doc["paths"].get(path, {}).get(method.lower())
+    if operation is None:
+        response = doc["components"]["responses"]["MethodNotAllowed" if path in doc["paths"] else "NotFound"]
+    else:
+        response = operation["responses"][str(status)]
+    return inline_refs(doc, response)["content"]["application/json"]["schema"]
+
+
+@pytest.fixture
+def built(app) -> dict[str, Any]:
+    """The document as ``app.openapi`` builds it, before any JSON encoding could reorder it."""
+    return openapi.document(app)
+
+
+def test_the_served_document_keeps_its_order(doc, built):
+    assert json.dumps(doc) == json.dumps(built)  # the same keys in the same order, at every depth
+    assert list(doc)[:2] == ["openapi", "info"]
+
+
+def test_the_order_is_in_the_descriptions(doc):
+    for name in ("Prediction", "Explanation", "FeedbackStored", "Models", "Model", "Health", "Error"):
+        schema = doc["components"]["schemas"][name]
+        order = ", ".join(f"`{key}`" for key in schema["properties"])
+        assert schema["description"].endswith(f"Keys in this order: {order}."), name
+    prediction = doc["components"]["schemas"]["Prediction"]
+    assert list(prediction["properties"]) == ["label", "confidence", "probabilities", "model", "input", "sample"]
+    assert "rounded to 4 decimals" in prediction["properties"]["probabilities"]["description"]
+    assert "within 0.0005" in prediction["properties"]["probabilities"]["description"]
+
+
+# (status, the body's text) for (method, path, body, content type); the order of the keys is only in the text.
+Send = Callable[[str, str, bytes, str | None], tuple[int, str]]
+
+
+def feedback_body(send: Send) -> tuple[bytes, str]:
+    status, text = send("POST", "/predict", drawn_digit("7"), "image/png")
+    assert status == 200
+    return json.dumps({"sample": json.loads(text)["sample"], "label": 1}).encode(), "application/json"
+
+
+# Every kind of answer: (method, path, its body and type from a send, the status).
+ANSWERS: dict[str, tuple[str, str, Callable[[Send], tuple[bytes, str | None]], int]] = {
+    "healthz": ("GET", "/healthz", lambda send: (b"", None), 200),
+    "models": ("GET", "/api/models", lambda send: (b"", None), 200),
+    "predict": ("POST", "/predict", lambda send: (drawn_digit("7"), "image/png"), 200),
+    "explain": ("POST", "/api/explain?model=seed", lambda send: (drawn_digit("7"), "image/png"), 200),
+    "feedback": ("POST", "/api/feedback", feedback_body, 201),
+    "no_digit": ("POST", "/predict", lambda send: (pen_mark(280, 280 / 13, 0), "image/png"), 422),
+    "not_found": ("GET", "/no/such/page", lambda send: (b"", None), 404),
+    "method_not_allowed": ("GET", "/predict", lambda send: (b"", None), 405),
+}
+
+
+def check_order(doc: dict[str, Any], send: Send, name: str) -> None:
+    """The answer ``name`` of ``send``'s server has its keys, at every depth, in the document's order."""
+    method, path, body, expected = ANSWERS[name]
+    status, text = send(method, path, *body(send))
+    assert status == expected, text[:300]
+    schema = documented_schema(doc, method, urlsplit(path).path, status)
+    assert order_mismatches(doc, schema, json.loads(text)) == []  # json.loads keeps the text's order
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+def test_the_answers_keys_come_in_the_documented_order(client, built, name):
+    def send(method: str, path: str, body: bytes, mime: str | None) -> tuple[int, str]:
+        response = client.open(path, method=method, data=body, content_type=mime)
+        return response.status_code, response.get_data(as_text=True)
+
+    check_order(built, send, name)
+
+
+def test_the_order_check_sees_a_difference(built):
+    swapped = {"confidence": 0.9, "label": 7, "probabilities": [0.1] * 10, "model": "digits", "input": "", "sample": ""}
+    schema = documented_schema(built, "POST", "/predict", 200)
+    assert order_mismatches(built, schema, swapped) == [
+        "answer: ['confidence', 'label', 'probabilities', 'model', 'input', 'sample'], documented "
+        "['label', 'confidence', 'probabilities', 'model', 'input', 'sample']"
+    ]
+    nested = {"default": "digits", "models": [{"sizes": [784, 10], "name": "digits"}]}
+    assert order_mismatches(built, documented_schema(built, "GET", "/api/models", 200), nested) == [
+        "answer.models[0]: ['sizes', 'name'], documented ['name', 'sizes']"
+    ]
+
+
 # -- schemathesis against a real gunicorn -------------------------------------------------------------------
 
 
@@ -309,3 +433,20 @@ def test_a_chunked_body_over_the_limit_is_413(live_schema):
     finally:
         connection.close()
     assert (status, answer["error"]["code"]) == (413, "too_large")
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+def test_a_real_servers_keys_come_in_the_documented_order(live_schema, built, name):
+    """The same through gunicorn, whose answers are the bytes a client reads."""
+    url = urlsplit(live_schema.get_base_url())
+
+    def send(method: str, path: str, body: bytes, mime: str | None) -> tuple[int, str]:
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        try:
+            connection.request(method, path, body=body or None, headers={"Content-Type": mime} if mime else {})
+            response = connection.getresponse()
+            return response.status, response.read().decode("utf-8")
+        finally:
+            connection.close()
+
+    check_order(built, send, name)

@@ -371,6 +371,10 @@ def test_stroke_shape_measures_length_and_pen(shape: Callable[[], np.ndarray], e
     assert width == pytest.approx(expected[1], rel=0.1)
 
 
+def test_stroke_shape_of_no_ink_is_nothing() -> None:
+    assert pp.stroke_shape(np.zeros((5, 7), dtype=np.float32)) == (0.0, 0.0)
+
+
 def test_a_blot_where_strokes_meet_does_not_widen_the_pen() -> None:
     """A bold 9: a filled loop 60 px across on a stem 16 px wide and 160 px long. The widest disc in
     the ink is the loop's; the pen is much thinner, so the mark is a digit, not a dash."""

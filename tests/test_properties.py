@@ -1,7 +1,9 @@
 """Property tests (Hypothesis): preprocessing of any image, and the network on any valid batch.
 
 Preprocessing either gives the network's (28, 28) float32 input, finite and in [0, 1], or says
-there is no digit; nothing else, whatever the size, mode, format, colours, strokes or noise.
+there is no digit; nothing else, whatever the size, mode, format, colours, strokes or noise. A tap
+or a dash shorter than about two widths of its pen is never a digit, and a longer stroke is, at
+any size of pad and pen, and ``stroke_shape`` measures such a mark's length and pen.
 The network gives finite (10, n) outputs, and probabilities that sum to 1 per column, for any
 batch of pixel values in [0, 1].
 """
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
@@ -21,6 +23,7 @@ from PIL import Image, ImageDraw
 from model import preprocess
 from model.network import ACTIVATIONS, COSTS, Network
 from model.preprocess import NoDigitFound
+from tests.support.canvas import pen_mark
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -179,6 +182,51 @@ def test_to_mnist_any_mode_gives_network_input_or_no_digit(mode, data) -> None:
     except NoDigitFound:
         return
     check_network_input(x)
+
+
+# -- taps, dashes and strokes of a round pen ----------------------------------------------------------
+
+
+@st.composite
+def marks(draw, pens: st.SearchStrategy[float]) -> tuple[bytes, float, float]:
+    """(PNG bytes, pen width, centre-line length) of one mark of a round pen, ``pens`` pen widths
+    long, on a pad of any size, dark on white or on a transparent canvas."""
+    canvas = draw(st.integers(100, 700))
+    pen = draw(st.floats(2.0, 0.15 * canvas))
+    length = draw(pens) * pen
+    angle = draw(st.floats(0, np.pi))
+    return pen_mark(canvas, pen, length, angle=angle, transparent=draw(st.booleans())), pen, length
+
+
+@examples(40)
+@given(mark=marks(st.floats(0, 0.6)))
+def test_a_tap_or_a_dash_under_two_pens_is_never_a_digit(mark) -> None:
+    png, pen, _ = mark
+    with pytest.raises(NoDigitFound) as refused:
+        preprocess.preprocess(png)
+    if pen >= 4:  # thinner, a tap is a few pixels: refused as a speck, which it also is
+        assert "looks like a dot or a dash" in str(refused.value)
+
+
+@examples(40)
+@given(mark=marks(st.floats(2, 6)))
+def test_a_stroke_three_pens_long_is_a_digit(mark) -> None:
+    png, pen, length = mark
+    canvas = preprocess.load_image(png).width
+    # Off the pad, or a speck on it, it is refused for that.
+    assume(length + pen < 0.9 * canvas and length + pen > preprocess.MIN_BOX_FRACTION * canvas + 2)
+    check_network_input(preprocess.preprocess(png))
+
+
+@examples(40)
+@given(pen=st.floats(8, 60), pens=st.floats(0, 6), angle=st.floats(0, np.pi))
+def test_stroke_shape_measures_a_marks_pen_and_length(pen, pens, angle) -> None:
+    canvas = int((pens + 1) * pen + 40)
+    ink = 1 - np.asarray(preprocess.load_image(pen_mark(canvas, pen, pens * pen, angle=angle)), np.float32) / 255
+    length, width = preprocess.stroke_shape(ink)
+    assert length == pytest.approx((pens + 1) * pen, rel=0.12)  # the centre line and the two round ends
+    # Within 30%: a pen under about 12 px is only a few pixels across, and a dot's shape says least of its pen.
+    assert width == pytest.approx(pen, rel=0.3)
 
 
 # -- the network ----------------------------------------------------------------------------------

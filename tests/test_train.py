@@ -1,18 +1,30 @@
-"""The trainer end to end, through main(argv): real MNIST, Kaggle CSVs, interruption, bad input."""
+"""The trainer end to end, through main(argv): real MNIST, Kaggle CSVs, default learning rates and
+validation, presets, runs that blow up, checkpoints, interruption and --resume, bad input."""
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from model import data, feedback, train
-from model.network import Network
+from model import cli, data, feedback, train
+from model.checkpoint import Checkpoint
+from model.network import ACTIVATIONS, COSTS, Network
 from scripts.feedback_demo import FINE_TUNE, SHIPPED, give_feedback
 from tests.support.datasets import empty_feedback_database, tiny_mnist, write_kaggle_csv
+from tests.support.paths import ROOT
 
 SMALL_RUN = [
     "--train-limit",
@@ -378,3 +390,401 @@ def test_extra_samples_train_but_never_validate(tmp_path, capsys, monkeypatch):
     assert X.shape == (784, 271) and white.sum() == 21
     assert (y[white] == 8).all()
     assert not np.all(X_val == 1, axis=0).any()
+
+
+# -- defaults that work the first time: the learning rate, the validation split, presets, help --------
+
+
+def test_every_cost_and_activation_has_a_measured_default_rate():
+    assert set(train.ETAS) == set(itertools.product(COSTS, ACTIVATIONS))
+    assert all(len(rates) == len(train.ETA_BATCHES) for pair in train.ETAS.values() for rates in pair)
+
+
+@pytest.mark.parametrize(
+    ("cost", "activation", "batch", "momentum", "eta"),
+    [
+        ("quadratic", "sigmoid", 10, 0.0, 3.0),  # the classic network.py's rate, where it measured best
+        ("quadratic", "sigmoid", 128, 0.0, 1.0),
+        ("cross-entropy", "relu", 10, 0.0, 0.1),  # the issue's configuration, which eta 3 blew up
+        ("cross-entropy", "relu", 128, 0.0, 0.3),
+        ("cross-entropy", "relu", 128, 0.9, 0.1),  # measured with momentum: the README's digits model's rate
+        ("cross-entropy", "relu", 10, 0.9, 0.01),  # momentum 0.9 makes each step ~10 times longer
+        ("quadratic", "relu", 1, 0.0, 0.3),  # below the measured sizes: the nearest, 10
+        ("cross-entropy", "relu", 20, 0.0, 0.3),  # nearer 32 than 10 on a log scale
+        ("cross-entropy", "sigmoid", 4096, 0.0, 1.0),
+        ("quadratic", "relu", 10, 0.5, 0.15),  # between 0 and 0.9: momentum 0.5 doubles the step, 0.9 ten-folds it
+    ],
+)
+def test_the_default_learning_rate_depends_on_the_configuration(cost, activation, batch, momentum, eta):
+    assert train.default_eta(cost, activation, batch, momentum) == eta
+
+
+def test_the_first_line_gives_the_learning_rate_and_where_it_came_from(tmp_path, capsys):
+    folder = tiny_mnist(tmp_path / "mnist")
+    argv = ["--data", str(folder), "--hidden", "10", "--epochs", "1", "--activation", "relu", "--cost", "cross-entropy"]
+    assert train.main([*argv, "--out", str(tmp_path / "default.npz")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(
+        "relu hidden, cross-entropy cost, float32; 1 epoch of mini-batches of 10, eta 0.1 (the default for this "
+        "cost, activation and batch size; --eta sets another)"
+    )
+    assert json.loads((tmp_path / "default.metrics.json").read_text())["config"]["eta"] == 0.1
+
+    assert train.main([*argv, "--eta", "0.05", "--out", str(tmp_path / "given.npz")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith("; 1 epoch of mini-batches of 10, eta 0.05")
+
+
+@pytest.mark.parametrize(("rows", "validation"), [(3_000, 500), (6_000, 1_000), (90_000, 10_000)])
+def test_validation_defaults_to_a_sixth_of_the_images_at_most_10000(rows, validation):
+    assert train.default_validation(rows) == validation
+
+
+@pytest.mark.parametrize("rows", [3_000, 6_000])
+def test_a_small_kaggle_csv_trains_with_the_default_validation(tmp_path, capsys, rows):
+    """The issue's 3,000- and 6,000-row train.csv were refused: --validation 10000 left no images."""
+    images = data.load(tiny_mnist(tmp_path / "mnist", n=rows))[0]
+    write_kaggle_csv(tmp_path / "train.csv", images.images, images.labels)
+    out = tmp_path / "kaggle.npz"
+    argv = ["--data", str(tmp_path / "train.csv"), "--hidden", "10", "--epochs", "1", "--out", str(out)]
+    assert train.main(argv) == 0
+    held_out = rows // 6
+    assert (
+        f"{rows - held_out:,} training and {held_out:,} validation images; validation: a sixth of the {rows:,} "
+        "training images, at most 10,000 (the default" in capsys.readouterr().out
+    )
+    metrics = json.loads(out.with_suffix(".metrics.json").read_text())
+    assert metrics["config"]["validation"] == held_out
+    assert metrics["validation_accuracy"] > 0.9  # the bars are easy: far above a collapsed run's 10 %
+
+
+@pytest.mark.mnist
+def test_the_issues_kaggle_command_works_with_the_defaults(mnist_dir, tmp_path):
+    """``--data train.csv --hidden 100 --activation relu --cost cross-entropy --epochs 5`` read every
+    digit as 1 at the old default eta 3.0 (11 %); --eta 0.1 reached 95.8 % on the whole train.csv."""
+    train_set, _ = data.load(mnist_dir)
+    write_kaggle_csv(tmp_path / "train.csv", train_set.images[:3_000], train_set.labels[:3_000])
+    out = tmp_path / "kaggle.npz"
+    issue = ["--hidden", "100", "--activation", "relu", "--cost", "cross-entropy", "--epochs", "5"]
+    assert train.main(["--data", str(tmp_path / "train.csv"), *issue, "--out", str(out)]) == 0
+    metrics = json.loads(out.with_suffix(".metrics.json").read_text())
+    # 2,500 training images, not 42,000: well below 95.8 %, and far above chance.
+    assert metrics["validation_accuracy"] > 0.85
+
+
+def test_a_validation_that_leaves_no_training_images_is_a_usage_error(tmp_path, capsys):
+    folder = tiny_mnist(tmp_path / "mnist")
+    with pytest.raises(SystemExit) as info:
+        train.main(["--data", str(folder), "--validation", "300", "--out", str(tmp_path / "w.npz")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m model.train")
+    assert "error: --validation 300 leaves no training images: there are 300" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]
+
+
+# The README's commands for its three models ("Results"), without --data and --out.
+README_COMMANDS = {
+    "seed": "--hidden 15 --cost quadratic --activation sigmoid --weight-init classic --epochs 30 --batch-size 10 "
+    "--eta 3.0 --seed 0",
+    "classic": "--hidden 30 --cost quadratic --activation sigmoid --weight-init classic --epochs 30 --batch-size 10 "
+    "--eta 3.0 --seed 0",
+    "digits": "--hidden 800,800 --activation relu --cost cross-entropy --epochs 60 --batch-size 128 --eta 0.1 "
+    "--momentum 0.9 --schedule cosine --lmbda 5 --augment elastic --validation 5000 --seed 1",
+}
+
+
+@pytest.mark.parametrize("preset", README_COMMANDS)
+def test_a_preset_trains_exactly_as_its_readme_command(tmp_path, preset):
+    folder = tiny_mnist(tmp_path / "mnist", n=400)
+    # Shortened the same way both times; an option given with a preset wins over the preset's.
+    short = ["--epochs", "1", "--validation", "50"]
+    by_name, spelled = tmp_path / "preset.npz", tmp_path / "spelled.npz"
+    assert train.main(["--data", str(folder), "--preset", preset, *short, "--out", str(by_name)]) == 0
+    assert train.main(["--data", str(folder), *README_COMMANDS[preset].split(), *short, "--out", str(spelled)]) == 0
+    a, b = Network.load(by_name), Network.load(spelled)
+    assert a.sizes == b.sizes and len(a.weights) == len(b.weights)
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases, strict=True):
+        assert np.array_equal(x, y)
+    config = json.loads(by_name.with_suffix(".metrics.json").read_text())["config"]
+    assert (config["epochs"], config["validation"], config["preset"]) == (1, 50, preset)
+
+
+def test_a_preset_fills_in_only_what_the_command_leaves_out():
+    args = train.build_parser().parse_args(["--preset", "digits", "--eta", "0.05", "--out", "x.npz"])
+    train.apply_preset(args)
+    assert (args.eta, args.hidden, args.validation, args.momentum) == (0.05, [800, 800], 5_000, 0.9)
+    assert (args.weight_init, args.dtype) == ("scaled", "float32")  # not in the command: the defaults'
+    plain = train.build_parser().parse_args(["--out", "x.npz"])
+    train.apply_preset(plain)
+    assert (plain.hidden, plain.cost, plain.eta, plain.validation) == ([30], "quadratic", None, None)
+
+
+def test_help_shows_every_default_the_presets_and_examples(capsys):
+    with pytest.raises(SystemExit) as info:
+        train.main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    options = text.split("\noptions:\n")[1].split("\npresets")[0]
+    # Each option's entry runs from its line to the next option's, flattened.
+    entries = {block.split()[0]: " ".join(block.split()) for block in re.split(r"\n(?=  -)", options)}
+    for option, default in [
+        ("--hidden", "30"),
+        ("--cost", "quadratic"),
+        ("--activation", "sigmoid"),
+        ("--weight-init", "scaled"),
+        ("--dtype", "float32"),
+        ("--epochs", "30"),
+        ("--batch-size", "10"),
+        ("--schedule", "constant"),
+        ("--lmbda", "0"),
+        ("--momentum", "0"),
+        ("--augment", "none"),
+        ("--seed", "0"),
+        ("--extra-repeat", "1"),
+        ("--train-limit", "all"),
+        ("--validation", "a sixth of the training images, at most 10,000"),
+        ("--eta", "by cost, activation, batch size and momentum, as in the table below"),
+    ]:
+        assert f"(default: {default})" in entries[option], entries[option]
+    flat = " ".join(text.split())
+    assert "digits --hidden 800,800 --activation relu" in flat
+    assert "cross-entropy, relu 0.1 0.3 0.3" in flat
+    assert "examples: python -m model.train --data" in flat
+    assert "``" not in text
+
+
+# -- a learning rate that blows up ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "eta", "why"),
+    [
+        # Sigmoid outputs saturate: the network answers one digit for everything. It is judged
+        # once it has had 300 mini-batches: in epoch 12 of 25 mini-batches each.
+        (["--eta", "300", "--epochs", "15"], "300", "after epoch 12 the network reads"),
+        # ReLU layers overflow, and the softmax of infinities is NaN.
+        (
+            ["--activation", "relu", "--cost", "cross-entropy", "--eta", "1e30"],
+            "1e+30",
+            "the cost became NaN in epoch 1",
+        ),
+    ],
+)
+def test_a_learning_rate_that_blows_up_stops_the_run_and_writes_nothing(tmp_path, capsys, flags, eta, why):
+    folder = tiny_mnist(tmp_path / "mnist")
+    out = tmp_path / "run" / "w.npz"
+    status = train.main(["--data", str(folder), "--hidden", "10", "--epochs", "3", *flags, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 1
+    [line] = err.splitlines()
+    assert line.startswith(f"error: training diverged at eta {eta} ({why}")
+    assert line.endswith(f"): try --eta {float(eta) / 10:g}; nothing was written")
+    assert not out.parent.exists() or not any(out.parent.iterdir())  # no weights, no checkpoint
+
+
+def test_a_run_that_diverges_after_a_checkpoint_removes_it(tmp_path, monkeypatch, capsys):
+    folder = tiny_mnist(tmp_path / "mnist")
+    out = tmp_path / "net.npz"
+    checkpoint = tmp_path / "net.checkpoint.npz"
+    calls, seen = {"n": 0}, []
+    real_update = Network.update_mini_batch
+
+    def poisoned(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 30:  # in the second epoch, after the first one's checkpoint
+            seen.append(checkpoint.exists())
+            self.biases[-1][3] = np.nan  # what an overflow in the forward pass leads to
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "update_mini_batch", poisoned)
+    status = train.main(["--data", str(folder), "--validation", "50", "--hidden", "10", "--out", str(out)])
+    assert status == 1
+    assert "(the cost became NaN in epoch 2): try --eta 0.3; nothing was written" in capsys.readouterr().err
+    assert seen == [True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]
+
+
+# -- checkpoints and --resume -----------------------------------------------------------------------
+
+
+def test_a_checkpoint_is_written_after_every_epoch_and_removed_at_the_end(tmp_path, monkeypatch):
+    folder = tiny_mnist(tmp_path / "mnist")
+    out = tmp_path / "net.npz"
+    written = []
+    real_save = Checkpoint.save
+
+    def watched(self, path):
+        real_save(self, path)
+        saved = Checkpoint.load(path)
+        written.append((Path(path).name, len(saved.history), saved.best_epoch, out.exists()))
+
+    monkeypatch.setattr(Checkpoint, "save", watched)
+    argv = ["--data", str(folder), "--validation", "50", "--hidden", "10", "--epochs", "3", "--out", str(out)]
+    assert train.main(argv) == 0
+    assert [(name, epochs, done) for name, epochs, _, done in written] == [
+        ("net.checkpoint.npz", 1, False),
+        ("net.checkpoint.npz", 2, False),
+        ("net.checkpoint.npz", 3, False),
+    ]
+    assert all(1 <= best <= epochs for _, epochs, best, _ in written)
+    assert out.exists() and not (tmp_path / "net.checkpoint.npz").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_ctrl_c_after_a_checkpoint_then_resume_ends_with_the_weights_of_an_unbroken_run(tmp_path):
+    folder = tiny_mnist(tmp_path / "mnist", n=3_000)
+    # Momentum, a cosine schedule and weight decay: the velocities, the epoch count and the
+    # shuffling generator a checkpoint carries all change the weights.
+    argv = ["--data", str(folder), "--hidden", "50", "--activation", "relu", "--cost", "cross-entropy"]
+    argv += ["--epochs", "12", "--momentum", "0.5", "--schedule", "cosine", "--lmbda", "1", "--seed", "5"]
+    # One BLAS thread in all three runs: the same arithmetic, and many times quicker at these sizes
+    # on a busy machine.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    out = tmp_path / "broken" / "net.npz"
+    checkpoint = out.with_name("net.checkpoint.npz")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "model.train", *argv, "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert f"interrupted: {out} was not written; earlier files are unchanged" in err
+    epochs = int(err.split("the run's state after epoch ")[1].split()[0])
+    assert 1 <= epochs < 12
+    advice = err.splitlines()[-1]
+    assert shlex.split(advice) == ["python", "-m", "model.train", *argv, "--out", str(out), "--resume", str(checkpoint)]
+    assert not out.exists() and checkpoint.exists()
+
+    def run(command: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+
+    resumed = run(shlex.split(advice)[1:])
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {checkpoint} after epoch {epochs} of 12" in resumed.stdout
+    assert out.exists() and not checkpoint.exists()
+    unbroken = tmp_path / "unbroken" / "net.npz"
+    assert run(["-m", "model.train", *argv, "--out", str(unbroken)]).returncode == 0
+
+    a, b = Network.load(out), Network.load(unbroken)
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases, strict=True):
+        assert np.array_equal(x, y)
+    # Every epoch went the same way, not only the one whose weights were kept.
+    histories = [json.loads(p.with_suffix(".metrics.json").read_text())["history"] for p in (out, unbroken)]
+    fields = ("epoch", "eta", "cost", "train_accuracy", "validation_accuracy")
+    assert [[r[f] for f in fields] for r in histories[0]] == [[r[f] for f in fields] for r in histories[1]]
+    assert len(histories[0]) == 12
+
+
+def interrupted_run(argv: list[str], monkeypatch) -> None:
+    """Run the trainer with ``argv`` and Ctrl-C in its second epoch (of 25 mini-batches)."""
+    calls = {"n": 0}
+    real_update = Network.update_mini_batch
+
+    def interrupted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt
+        return real_update(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Network, "update_mini_batch", interrupted)
+        assert train.main(argv) == 130
+
+
+def three_samples(database: Path, k: int = 3) -> Path:
+    store = feedback.FeedbackStore(database)
+    for i in range(k):
+        store.add(f"s{i}", np.full((28, 28), 255, np.uint8), 1, "digits", 8)
+    return database
+
+
+def test_resume_refuses_a_command_that_would_train_differently(tmp_path, monkeypatch, capsys):
+    folder = tiny_mnist(tmp_path / "mnist")
+    same, other = three_samples(tmp_path / "a.sqlite"), three_samples(tmp_path / "b.sqlite", k=4)
+    out = tmp_path / "net.npz"
+    checkpoint = tmp_path / "net.checkpoint.npz"
+    argv = ["--data", str(folder), "--validation", "50", "--epochs", "3", "--out", str(out)]
+    interrupted_run([*argv, "--hidden", "10", "--extra", str(same)], monkeypatch)
+    kept = checkpoint.read_bytes()
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit) as info:
+        train.main([*argv, "--hidden", "12", "--eta", "0.5", "--extra", str(other), "--resume", str(checkpoint)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    made_with, given = err.split("error: --resume: the checkpoint was made with ")[1].split("; this command has ")
+    assert made_with.startswith("--extra (samples with SHA-256 ") and made_with.endswith("..) --hidden 10 --eta 3")
+    assert given.startswith("--extra (samples with SHA-256 ") and given.endswith("..) --hidden 12 --eta 0.5\n")
+    assert made_with.split(")")[0] != given.split(")")[0]
+    assert checkpoint.read_bytes() == kept and not out.exists()
+
+    # The same samples from another file are the same run: the files are compared by content.
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(same.read_bytes())
+    assert train.main([*argv, "--hidden", "10", "--extra", str(copy), "--resume", str(checkpoint)]) == 0
+    assert out.exists() and not checkpoint.exists()
+
+
+def test_a_new_run_does_not_overwrite_an_unfinished_runs_checkpoint(tmp_path, monkeypatch, capsys):
+    folder = tiny_mnist(tmp_path / "mnist")
+    argv = ["--data", str(folder), "--validation", "50", "--hidden", "10", "--out", str(tmp_path / "net.npz")]
+    interrupted_run(argv, monkeypatch)
+    checkpoint = tmp_path / "net.checkpoint.npz"
+    kept = checkpoint.read_bytes()
+    capsys.readouterr()
+    assert train.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {checkpoint}: is the checkpoint of an unfinished run: go on with the same command plus "
+        f"--resume {checkpoint}, or delete it to start again\n"
+    )
+    assert checkpoint.read_bytes() == kept
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: None, "no such file"),
+        (lambda path: path.write_bytes(b"not a zip file"), "is truncated or not an .npz file"),
+        (lambda path: Network([784, 10, 10], seed=0).save(path), "is not a training checkpoint"),
+    ],
+    ids=["missing", "not-npz", "weights"],
+)
+def test_a_bad_checkpoint_exits_1_before_reading_any_data(tmp_path, capsys, make, message):
+    checkpoint = tmp_path / "net.checkpoint.npz"
+    make(checkpoint)
+    argv = ["--data", str(tmp_path / "no-such-data"), "--resume", str(checkpoint), "--out", str(tmp_path / "net.npz")]
+    assert train.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {checkpoint}: {message}") and err.count("\n") == 1
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """``python -m model.train ... | head -2`` once head has gone: exit status 141, no traceback."""
+    folder = tiny_mnist(tmp_path / "mnist")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        argv = ["--data", str(folder), "--hidden", "10", "--epochs", "1", "--out", str(tmp_path / "run" / "w.npz")]
+        result = subprocess.run(
+            [sys.executable, "-m", "model.train", *argv], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (cli.BROKEN_PIPE_STATUS, "")
+    assert not (tmp_path / "run").exists()
