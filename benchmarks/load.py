@@ -7,10 +7,11 @@ Starts ``gunicorn wsgi:app`` as gunicorn.conf.py (or ``--config``) configures it
 busy for ``--seconds``: ``GET /healthz`` (the server's floor) and ``POST /predict`` with a 280x280
 PNG drawn like the page's. With ``--slow N``, N slow clients (``scripts/slow_clients.py``: half
 trickling headers, half a body, a byte a second) hold connections all through the measurement.
-Prints requests per second, p50/p99 latency, non-2xx answers, the ratio of the two rates, and
-each worker's resident memory at start, after a warm-up and after the load. ``--config`` runs
-another configuration side by side with this one (e.g. a copy of an older gunicorn.conf.py).
-Only loopback.
+Prints requests per second, p50/p99 latency, non-2xx answers, the workers' CPU time per request
+(which, unlike the rates, does not move with what else runs on the cores), the ratio of the two
+rates, and each worker's resident memory at start, after a warm-up and after the load.
+``--config`` runs another configuration side by side with this one (e.g. a copy of an older
+gunicorn.conf.py). Only loopback.
 """
 
 from __future__ import annotations
@@ -134,6 +135,16 @@ def hammer(port: int, method: str, path: str, body: bytes | None, headers: dict,
     return np.concatenate([np.array(x) for x in latencies]), np.concatenate([np.array(x) for x in statuses]), elapsed
 
 
+def workers_cpu(pids: list[int]) -> float:
+    """CPU seconds (user and system) the processes ``pids`` have used so far."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def worker_rss(master_pid: int) -> dict[int, int]:
     """Resident memory in KiB of each child process of ``master_pid`` (the gunicorn workers)."""
     rss = {}
@@ -211,16 +222,20 @@ def main(argv: list[str] | None = None) -> int:
                 ("GET /healthz", "GET", "/healthz", None, {}),
                 (f"POST /predict ({args.model})", *predict),
             ]:
+                cpu = workers_cpu(list(before))
                 latencies, statuses, elapsed = hammer(port, method, path, body, headers, args.connections, args.seconds)
+                # The workers' CPU time per request does not depend on how much of the shared
+                # cores the load generator and the machine's neighbours leave them.
+                cpu_ms = (workers_cpu(list(before)) - cpu) * 1000 / max(1, len(statuses))
                 bad = int(np.sum((statuses < 200) | (statuses >= 300)))
                 rate = len(statuses) / elapsed
                 p50, p99 = np.percentile(latencies, [50, 99])
-                rows.append((name, rate, p50, p99, len(statuses), bad))
+                rows.append((name, rate, p50, p99, len(statuses), bad, cpu_ms))
         after = worker_rss(master.pid)
 
-    print(f"{'endpoint':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
-    for name, rate, p50, p99, count, bad in rows:
-        print(f"{name:<26}{rate:9.0f}{p50:9.1f}{p99:9.1f}{count:10d}{bad:9d}")
+    print(f"{'endpoint':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}{'CPU ms/req':>12}")
+    for name, rate, p50, p99, count, bad, cpu_ms in rows:
+        print(f"{name:<26}{rate:9.0f}{p50:9.1f}{p99:9.1f}{count:10d}{bad:9d}{cpu_ms:12.2f}")
     print(f"/predict rate / /healthz rate: {rows[1][1] / rows[0][1]:.2f}")
     for kind, record in held.items():
         print(f"slow {kind}: {record.describe()}")
@@ -230,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             f"worker {pid}: RSS {started.get(pid, 0) / 1024:.1f} MiB at start, {before[pid] / 1024:.1f} MiB "
             f"after warm-up, {after.get(pid, 0) / 1024:.1f} MiB after the load ({grown:+.1%})"
         )
-    return 1 if any(bad for *_, bad in rows) else 0
+    return 1 if any(row[5] for row in rows) else 0
 
 
 if __name__ == "__main__":

@@ -19,16 +19,14 @@ or evaluated as a model.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from model.fileio import atomic_write
+from model.fileio import UnreadableArchive, atomic_write, read_npz
 from model.network import CHECKPOINT_FORMAT, EpochRecord, Network, SGDState
 
 CHECKPOINT_VERSION = 1
@@ -170,16 +168,9 @@ class Checkpoint:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(path, "no such file") from None
-    except OSError as e:
-        raise CheckpointError(path, f"cannot be read ({e.strerror or e})") from None
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(path, f"is truncated or not an .npz file ({e})") from None
+        return read_npz(path)
+    except UnreadableArchive as e:
+        raise CheckpointError(path, e.problem) from None
 
 
 def _prefixed(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

@@ -17,12 +17,10 @@ architecture, so ``Network.load`` needs nothing else.
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import itertools
 import json
 import math
 import time
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from model.fileio import atomic_write
+from model.fileio import UnreadableArchive, atomic_write, read_npz
 
 ACTIVATIONS = ("sigmoid", "relu")
 INITS = ("scaled", "classic")
@@ -654,21 +652,10 @@ class Network:
         """
         path = Path(path)
         try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise WeightsError(path, "no such file") from None
-        except OSError as e:
-            raise WeightsError(path, f"cannot be read ({e.strerror or e})") from None
-        try:
-            npz = np.load(io.BytesIO(raw), allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise WeightsError(path, "is a single .npy array, not a digits weights file")
-            with npz:
-                arrays = {name: npz[name] for name in npz.files}
-        except WeightsError:
-            raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-            raise WeightsError(path, f"is truncated or not an .npz file ({e})") from None
+            arrays = read_npz(path)
+        except UnreadableArchive as e:
+            problem = e.problem.replace("an .npz archive", "a digits weights file")
+            raise WeightsError(path, problem) from None
         if "metadata" not in arrays:
             raise WeightsError(path, "has no 'metadata' entry: not a digits weights file")
         try:

@@ -583,6 +583,19 @@ def test_a_learning_rate_that_blows_up_stops_the_run_and_writes_nothing(tmp_path
     assert not out.parent.exists() or not any(out.parent.iterdir())  # no weights, no checkpoint
 
 
+def test_a_rate_far_below_the_default_that_does_not_learn_is_told_to_go_higher(tmp_path, capsys):
+    folder = tiny_mnist(tmp_path / "mnist")
+    argv = ["--data", str(folder), "--hidden", "10", "--epochs", "15", "--eta", "0.0001"]
+    assert train.main([*argv, "--out", str(tmp_path / "w.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: training is not learning at eta 0.0001 (after epoch 12 the network reads ")
+    assert err.endswith(
+        "of the training images right, where chance is 10%): a rate this far below the default may be too slow: "
+        "try --eta 3; nothing was written\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]
+
+
 def test_a_run_that_diverges_after_a_checkpoint_removes_it(tmp_path, monkeypatch, capsys):
     folder = tiny_mnist(tmp_path / "mnist")
     out = tmp_path / "net.npz"
