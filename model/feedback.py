@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 1
     counts = np.bincount(samples.labels, minlength=10)
-    print(f"exported {len(samples)} samples ({', '.join(f'{d}: {n}' for d, n in enumerate(counts))})")
+    print(f"exported {len(samples):,} samples ({', '.join(f'{d}: {n:,}' for d, n in enumerate(counts))})")
     print("wrote " + ", ".join(map(str, written)))
     return 0
 

@@ -23,9 +23,9 @@ def per_class_accuracy(matrix: np.ndarray) -> list[float | None]:
 def format_confusion(matrix: np.ndarray) -> str:
     """The confusion matrix as a text table with per-class accuracy at the end of each row."""
     k = len(matrix)
-    width = max(5, len(str(int(matrix.max()))) + 1)
+    width = max(5, len(f"{int(matrix.max()):,}") + 1)
     lines = ["true\\pred" + "".join(f"{j:>{width}}" for j in range(k)) + "  accuracy"]
     for i, acc in enumerate(per_class_accuracy(matrix)):
-        cells = "".join(f"{int(c):>{width}}" for c in matrix[i])
+        cells = "".join(f"{int(c):>{width},}" for c in matrix[i])
         lines.append(f"{i:>9}" + cells + (f"  {acc:8.2%}" if acc is not None else "         -"))
     return "\n".join(lines)
