@@ -73,7 +73,7 @@ ERRORS: tuple[ErrorCode, ...] = (
         "any",
         "a content type (header, form part or data URL) other than the accepted image types, multipart or JSON",
     ),
-    ErrorCode("no_digit", 422, "image", "a blank image, a dot or a short dash, or ink too small or faint to be a digit"),
+    ErrorCode("no_digit", 422, "image", "a blank image, a dot or a short dash, or ink too faint to be a digit"),
     ErrorCode(
         "feedback_unavailable",
         503,

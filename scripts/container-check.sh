@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the image from the Dockerfile, run it on 127.0.0.1, wait for its HEALTHCHECK, post a digit
-# to /predict and confirm it as feedback, check that it runs as a non-root user, print the image size over the base image's,
-# and remove the container. Needs a Docker engine (on these machines:
-# eval "$(../shared/tools/docker-standin)").
+# to /predict and confirm it as feedback, hold slow clients against it while digits are read, check
+# that it runs as a non-root user, print the image size over the base image's, and remove the
+# container. Needs a Docker engine (on these machines: eval "$(../shared/tools/docker-standin)").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +48,12 @@ PY
 )
 echo "predicted label for a drawn 7: $label (confirmed and stored as feedback)"
 [ "$label" = 7 ]
+
+# Slow clients cannot starve it (the full 256-connection, 60 s run is tests/test_slow_clients.py):
+# 64 connections trickle their headers or a body a byte a second for 20 s, past the body deadline,
+# while two clients read digits; exits non-zero when a /predict fails or its p99 is over 500 ms,
+# or a slow client is kept past its deadline (5 s for headers, DIGITS_REQUEST_TIMEOUT for a body).
+python3 scripts/slow_clients.py "http://127.0.0.1:$port" --connections 64 --seconds 20
 
 uid=$(docker exec "$name" id -u)
 echo "container user id: $uid"
