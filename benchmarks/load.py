@@ -20,10 +20,7 @@ import argparse
 import contextlib
 import http.client
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -34,70 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts import serve  # noqa: E402
 from scripts.drawing import drawn_digit  # noqa: E402
 from scripts.slow_clients import trickle  # noqa: E402
 
-CONFIG = ROOT / "gunicorn.conf.py"
-
-
-def gunicorn_settings(config: Path) -> dict[str, str]:
-    """gunicorn's settings as ``config`` gives them (``gunicorn --print-config``), by name, as text:
-    running the file here would patch this process for gevent."""
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", str(config), "--print-config", "wsgi:app"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    pairs = (line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    return {name.strip(): value.strip() for name, value in pairs}
-
-
-@contextlib.contextmanager
-def gunicorn(config: Path = CONFIG, timeout: float = 60) -> Iterator[tuple[int, subprocess.Popen]]:
-    """Run ``gunicorn wsgi:app`` as ``config`` configures it, but bound to a free loopback port and
-    with a feedback database in a temporary folder; yield (port, master process) once /healthz
-    answers, and stop it afterwards."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory(prefix="load-") as scratch, open(Path(scratch) / "gunicorn.log", "w+") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(config), "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT,
-            env={**os.environ, "DIGITS_FEEDBACK_DB": str(Path(scratch) / "feedback.sqlite")},
-            stdout=subprocess.DEVNULL,  # the access log: one line a request
-            stderr=log,
-        )
-        try:
-            deadline = time.monotonic() + timeout
-            while not healthy(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"gunicorn did not start on port {port}: {log.read()[-2000:]}")
-                time.sleep(0.1)
-            yield port, process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def healthy(port: int) -> bool:
-    """Whether the server on ``port`` answers GET /healthz with 200."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
+CONFIG = serve.CONFIG
 
 
 def hammer(port: int, method: str, path: str, body: bytes | None, headers: dict, connections: int, seconds: float):
@@ -202,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
 
     png = drawn_digit("7", size=280)
     predict = ("POST", f"/predict?model={args.model}", png, {"Content-Type": "image/png"})
-    settings = gunicorn_settings(args.config)
-    with gunicorn(args.config) as (port, master):
+    settings = serve.configured(args.config)
+    with serve.gunicorn(config=args.config) as server:
+        port, master = server.port, server.process
         started = wait_for_workers(master.pid, int(settings["workers"]))
         # A worker's first requests grow it once (allocator arenas for its threads, NumPy and
         # Pillow buffers); the warm-up keeps that out of the before/after comparison, which

@@ -17,19 +17,9 @@ It stops the browser and gunicorn before it exits. The test suite never writes t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
@@ -37,6 +27,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from model.fileio import atomic_write  # noqa: E402
+from scripts import serve  # noqa: E402
 from scripts.browser import (  # noqa: E402
     CHROMIUM,
     DESKTOP,
@@ -52,61 +43,6 @@ from scripts.browser import (  # noqa: E402
 DOCS = ROOT / "docs"
 WAIT_MS = 30_000  # for an answer, on a busy machine
 PHONE_SCREEN = {**PHONE, "device_scale_factor": 2}  # a picture of 780x1688 pixels is plenty for the README
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serving(scratch: Path, timeout: float = 60) -> Iterator[str]:
-    """``gunicorn wsgi:app`` on a free loopback port, its feedback database and log in ``scratch``,
-    until /healthz answers; yields its URL, and stops it (and waits for it) afterwards. The
-    ``DIGITS_*`` settings of the caller's environment are left out, so the pictures show the
-    defaults."""
-    port = free_port()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("DIGITS_")}
-    env["DIGITS_FEEDBACK_DB"] = str(scratch / "feedback.sqlite")
-    url = f"http://127.0.0.1:{port}"
-    with open(scratch / "gunicorn.log", "w+") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_health(url, process, log, timeout)
-            yield url
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
-def wait_for_health(url: str, process: subprocess.Popen, log: IO[str], timeout: float) -> None:
-    """Returns once /healthz answers 200; raises when gunicorn exits or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"gunicorn exited with {process.returncode}: {log.read()[-2000:]}")
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
-            urllib.request.urlopen(url + "/healthz", timeout=2) as response,
-        ):
-            if response.status == 200:
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gunicorn did not answer on {url} within {timeout} s")
-        time.sleep(0.1)
 
 
 def wait_for_reading(page: Page, label: str) -> None:
@@ -153,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(1, f"{CHROMIUM} not found (apt-get install chromium)\n")
     out = args.out.resolve()
     with (
-        tempfile.TemporaryDirectory(prefix="screenshots-") as scratch,
-        serving(Path(scratch)) as url,
+        serve.gunicorn(workers=1, settings_from_caller=False) as server,
         sync_playwright() as playwright,
     ):
         browser = launch(playwright)
@@ -163,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                 context = browser.new_context(**screen)
                 try:
                     page = context.new_page()
-                    page.goto(url + "/", wait_until="load")
+                    page.goto(server.url + "/", wait_until="load")
                     page.wait_for_selector("html.js")  # main.js ran to its end
                     shoot(page, out)
                 finally:
