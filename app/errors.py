@@ -92,11 +92,8 @@ IMAGE_ERRORS: dict[type[ImageError], str] = {
 }
 # The framework's own errors (routing, body limits) by status.
 HTTP_ERRORS: dict[int, str] = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    413: "too_large",
+    BY_CODE[code].status: code
+    for code in ("bad_request", "not_found", "method_not_allowed", "request_timeout", "too_large")
 }
 
 

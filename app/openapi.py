@@ -328,61 +328,66 @@ def _reading_schemas() -> dict[str, Any]:
                 },
             },
         ),
-        "Explanation": _answer(
-            "The reading, as `POST /predict` gives it, then what the hidden layers make of the image.",
-            {
-                "label": {**_DIGIT, "description": "The digit read."},
-                "confidence": _confidence(),
-                "probabilities": _probabilities(),
-                "model": _ref("schemas", "ModelName"),
-                "layers": {
-                    "type": "array",
-                    "description": "One entry per hidden layer, the first hidden layer first.",
-                    "items": _object(
-                        ["index", "size", "activation", "values", "max"],
-                        {
-                            "index": {"type": "integer", "minimum": 1},
-                            "size": {"type": "integer", "minimum": 1},
-                            "activation": {"type": "string"},
-                            "values": {"type": "array", "items": {"type": "number"}, "description": ROUNDED},
-                            "max": {"type": "number", "description": ROUNDED},
-                        },
-                    ),
-                },
-                "units": _object(
-                    ["layer", "shown", "of", "items"],
+        "Explanation": _explanation_schema(),
+    }
+
+
+def _explanation_schema() -> dict[str, Any]:
+    """The answer of /api/explain: the reading, then each hidden layer and the most active units."""
+    return _answer(
+        "The reading, as `POST /predict` gives it, then what the hidden layers make of the image.",
+        {
+            "label": {**_DIGIT, "description": "The digit read."},
+            "confidence": _confidence(),
+            "probabilities": _probabilities(),
+            "model": _ref("schemas", "ModelName"),
+            "layers": {
+                "type": "array",
+                "description": "One entry per hidden layer, the first hidden layer first.",
+                "items": _object(
+                    ["index", "size", "activation", "values", "max"],
                     {
-                        "layer": {"type": "integer", "enum": [1]},
-                        "shown": {"type": "integer", "minimum": 0, "maximum": TOP_UNITS},
-                        "of": {"type": "integer", "minimum": 0},
-                        "items": {
-                            "type": "array",
-                            "maxItems": TOP_UNITS,
-                            "description": "The most active units first.",
-                            "items": _object(
-                                ["unit", "activation", "excitation", "weights"],
-                                {
-                                    "unit": {"type": "integer", "minimum": 0},
-                                    "activation": {"type": "number"},
-                                    "excitation": {
-                                        "type": "number",
-                                        "minimum": 0,
-                                        "maximum": 1,
-                                        "description": "Activation over the largest shown.",
-                                    },
-                                    "weights": {
-                                        "type": "string",
-                                        "pattern": "^data:image/png;base64,",
-                                        "description": f"The unit's incoming weights as a {SIDE}x{SIDE} PNG.",
-                                    },
-                                },
-                            ),
-                        },
+                        "index": {"type": "integer", "minimum": 1},
+                        "size": {"type": "integer", "minimum": 1},
+                        "activation": {"type": "string"},
+                        "values": {"type": "array", "items": {"type": "number"}, "description": ROUNDED},
+                        "max": {"type": "number", "description": ROUNDED},
                     },
                 ),
             },
-        ),
-    }
+            "units": _object(
+                ["layer", "shown", "of", "items"],
+                {
+                    "layer": {"type": "integer", "enum": [1]},
+                    "shown": {"type": "integer", "minimum": 0, "maximum": TOP_UNITS},
+                    "of": {"type": "integer", "minimum": 0},
+                    "items": {
+                        "type": "array",
+                        "maxItems": TOP_UNITS,
+                        "description": "The most active units first.",
+                        "items": _object(
+                            ["unit", "activation", "excitation", "weights"],
+                            {
+                                "unit": {"type": "integer", "minimum": 0},
+                                "activation": {"type": "number"},
+                                "excitation": {
+                                    "type": "number",
+                                    "minimum": 0,
+                                    "maximum": 1,
+                                    "description": "Activation over the largest shown.",
+                                },
+                                "weights": {
+                                    "type": "string",
+                                    "pattern": "^data:image/png;base64,",
+                                    "description": f"The unit's incoming weights as a {SIDE}x{SIDE} PNG.",
+                                },
+                            },
+                        ),
+                    },
+                },
+            ),
+        },
+    )
 
 
 def _feedback_schemas() -> dict[str, Any]:

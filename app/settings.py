@@ -97,8 +97,8 @@ SETTINGS: tuple[Setting, ...] = (
         "REQUEST_TIMEOUT",
         15,
         positive_float,
-        "seconds a request's body may take to arrive once its headers have (which gunicorn allows 5 s, its "
-        "`keepalive`); a slower client is answered 408 and disconnected",
+        "seconds a request's body may take to arrive once its headers have (the headers have gunicorn's "
+        "`keepalive`, in gunicorn.conf.py); a slower client is answered 408 and disconnected",
     ),
     Setting(
         "SECRET_KEY",

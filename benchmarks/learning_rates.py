@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from model import cli  # noqa: E402
 from model.data import DataError, load, to_columns  # noqa: E402
 from model.fileio import atomic_write  # noqa: E402
 from model.network import Network, SGDState  # noqa: E402
@@ -147,7 +148,7 @@ def positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run the grid, print the table; 0, or 2 when the data cannot be read."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
     parser.add_argument("--data", type=Path, help="MNIST directory (default: $MNIST_DIR, else ../shared/data/mnist)")
     parser.add_argument(
         "--examples", type=positive_int, default=10_000, help="training images of each run (default 10000)"
@@ -208,4 +209,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

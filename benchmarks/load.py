@@ -31,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from model import cli  # noqa: E402
 from scripts import serve  # noqa: E402
 from scripts.drawing import drawn_digit  # noqa: E402
 from scripts.slow_clients import trickle  # noqa: E402
@@ -129,7 +130,7 @@ def slow_clients(port: int, count: int) -> Iterator[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=20.0, help="per endpoint (default 20)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of /predict before measuring (default 5)")
@@ -188,4 +189,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app
-from model import preprocess
+from model import cli, preprocess
 from model.shape import PIXELS
 from scripts.drawing import drawn_digit
 
@@ -55,7 +55,7 @@ def row(label: str, times: np.ndarray) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
     parser.add_argument("--requests", type=int, default=500, help="timed calls of each step (default 500)")
     args = parser.parse_args(argv)
 
@@ -98,4 +98,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

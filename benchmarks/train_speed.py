@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from model import cli  # noqa: E402
 from model.data import DataError, load, to_columns  # noqa: E402
 from model.fileio import atomic_write  # noqa: E402
 from model.network import Network, SGDState, one_hot, sigmoid, sigmoid_prime  # noqa: E402
@@ -332,7 +333,7 @@ def positive_int(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, time every configuration, print the table; 0, or 1/2 on failure."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
     parser.add_argument(
         "--data", type=Path, default=None, help="MNIST directory (default: $MNIST_DIR, else ../shared/data/mnist)"
     )
@@ -479,4 +480,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

@@ -29,3 +29,9 @@ def run(main: Callable[[], int]) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return BROKEN_PIPE_STATUS
+
+
+def description(doc: str | None) -> str:
+    """A module docstring's first paragraph as ``--help`` shows it: one line, no ``code`` markup."""
+    first = (doc or "").strip().split("\n\n", 1)[0]
+    return " ".join(first.split()).replace("``", "")

@@ -286,7 +286,7 @@ def split(n: int, validation: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m model.data download DIR [--mirror URL ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m model.data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model.data", description=cli.description(__doc__))
     commands = parser.add_subparsers(dest="command", required=True)
     download.add_arguments(commands.add_parser("download", help="fetch the four MNIST files into DIR"))
     args = parser.parse_args(argv)

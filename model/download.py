@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m model.download DIR [--mirror URL ...] [--timeout SECONDS]``."""
-    parser = argparse.ArgumentParser(prog="python -m model.download", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model.download", description=cli.description(__doc__))
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -23,7 +23,7 @@ from model.network import DEFAULT_WEIGHTS, Network, WeightsError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m model.evaluate", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m model.evaluate", description=cli.description(__doc__))
     p.add_argument("--data", type=Path, required=True, help="an MNIST folder or a labelled Kaggle train.csv")
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help=f"default: {DEFAULT_WEIGHTS}")
     p.add_argument("--split", choices=["test", "train"], default="test", help="which MNIST half (default test)")

@@ -173,7 +173,7 @@ def export(dataset: data.Dataset, fmt: str, out: str | Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m model.feedback export DB --format kaggle|idx --out PATH``; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m model.feedback", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m model.feedback", description=cli.description(__doc__))
     commands = parser.add_subparsers(dest="command", required=True)
     ex = commands.add_parser("export", help="write the stored samples as a Kaggle CSV or MNIST IDX files")
     ex.add_argument("database", type=Path, help="the feedback database (DIGITS_FEEDBACK_DB)")

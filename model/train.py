@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import functools
 import hashlib
+import importlib
 import json
 import math
 import shlex
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from model import augment, cli, data, download, evaluate, feedback, figures
+from model import augment, cli, data, download, evaluate, feedback
 from model.checkpoint import Checkpoint, CheckpointError, path_for
 from model.fileio import atomic_write
 from model.metrics import format_confusion
@@ -385,6 +386,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--out must name an .npz file, got {args.out}")
     if args.momentum >= 1:
         parser.error("--momentum must be below 1")
+    missing = _missing_figure_packages()
+    if missing:
+        print(
+            f"error: the trainer draws its figures with matplotlib, and {missing} is not installed: "
+            "python -m pip install -r requirements-train.txt",
+            file=sys.stderr,
+        )
+        return 1
     checkpoints = CheckpointFile(path_for(args.out))
     try:
         return _train(args, checkpoints)
@@ -411,6 +420,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\ninterrupted: {args.out} was not written; earlier files are unchanged", file=sys.stderr)
             print(_resume_advice(argv, checkpoints), file=sys.stderr)
         return 130
+
+
+def _missing_figure_packages() -> str | None:
+    """The package the figures need that is not installed, if any: found before minutes of training."""
+    try:
+        importlib.import_module("model.figures")
+    except ModuleNotFoundError as e:
+        return e.name
+    return None
 
 
 def _resume_advice(argv: Sequence[str], checkpoints: CheckpointFile) -> str:
@@ -904,6 +922,8 @@ def write_outputs(
     with atomic_write(outputs["metrics"], "w") as f:
         json.dump(metrics, f, indent=1)
         f.write("\n")
+    from model import figures  # matplotlib, from requirements-train.txt: checked by main() before training
+
     title = figures.network_title(net)
     figures.training_curves(metrics["history"], outputs["curves"], title=title)
     if mistakes is not None:

@@ -24,11 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model import data, feedback, train  # noqa: E402
-from model.network import Network  # noqa: E402
+from model import cli, data, feedback, train  # noqa: E402
+from model.network import DEFAULT_WEIGHTS, Network  # noqa: E402
 from scripts.drawing import render_like_canvas  # noqa: E402
 
-SHIPPED = ROOT / "model" / "digits.npz"
+SHIPPED = DEFAULT_WEIGHTS
 # The fine-tune: a few short epochs on part of MNIST, each feedback sample seen 10 times an epoch.
 FINE_TUNE = ["--extra-repeat", "10", "--train-limit", "20000", "--validation", "2000", "--epochs", "3"]
 FINE_TUNE += ["--batch-size", "128", "--eta", "0.01", "--momentum", "0.9", "--lmbda", "5", "--seed", "0"]
@@ -53,7 +53,7 @@ def give_feedback(database: Path, images: np.ndarray, label: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
     default = os.environ.get("MNIST_DIR") or str(ROOT.parent / "shared" / "data" / "mnist")
     parser.add_argument("--data", type=Path, default=Path(default), help="MNIST folder (default: $MNIST_DIR)")
     parser.add_argument("--samples", type=int, default=100, help="mirrored 3s the person draws (default 100)")
@@ -93,4 +93,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from app.errors import ERRORS  # noqa: E402
 from app.settings import SETTINGS  # noqa: E402
+from model import cli  # noqa: E402
 from model.fileio import atomic_write  # noqa: E402
 
 README = ROOT / "README.md"
@@ -58,7 +59,7 @@ def render(readme: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python scripts/readme_tables.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python scripts/readme_tables.py", description=cli.description(__doc__))
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when README.md is out of date")
     args = parser.parse_args(argv)
     current = README.read_text(encoding="utf-8")
@@ -76,4 +77,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

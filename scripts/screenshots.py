@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
+from model import cli  # noqa: E402
 from model.fileio import atomic_write  # noqa: E402
 from scripts import serve  # noqa: E402
 from scripts.browser import (  # noqa: E402
@@ -82,7 +83,7 @@ def phone(page: Page, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
     parser.add_argument("--out", type=Path, default=DOCS, help="folder to write the PNGs in (default: docs/)")
     args = parser.parse_args(argv)
     if not os.access(CHROMIUM, os.X_OK):
@@ -109,4 +110,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(cli.run(main))

@@ -36,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from model import cli  # noqa: E402
 from scripts.drawing import drawn_digit  # noqa: E402
 
 HEADERS, BODY = "headers", "body"
@@ -270,7 +271,7 @@ def problems(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cli.description(__doc__))
     parser.add_argument("url", help="the server, e.g. http://127.0.0.1:8000")
     parser.add_argument("--connections", type=int, default=256, help="slow connections, half of each kind")
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -293,4 +294,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.run(main))

@@ -6,14 +6,24 @@ import contextlib
 import itertools
 import os
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from model.mnist import MNIST_FILES
 from tests.support.mirror import Mirror, serving
 from tests.support.paths import ROOT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps a cache (``.hypothesis/``) in the working folder, even without its example
+    database: point it at a temporary folder, so that tests write nothing into the tree."""
+    scratch = tempfile.TemporaryDirectory(prefix="hypothesis-")
+    config.add_cleanup(scratch.cleanup)
+    set_hypothesis_home_dir(scratch.name)
 
 
 @pytest.fixture(scope="session")

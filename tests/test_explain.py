@@ -77,8 +77,10 @@ def test_explain_endpoint_in_every_input_form(client, post, model, layers, shown
 
 
 def test_explain_agrees_with_predict(client):
-    predicted = post_raw(client, drawn_digit("0")).get_json()
-    explained = post_raw(client, drawn_digit("0"), url="/api/explain").get_json()
+    predicted = post_raw(client, drawn_digit("0"))
+    explained = post_raw(client, drawn_digit("0"), url="/api/explain")
+    assert (predicted.status_code, explained.status_code) == (200, 200)
+    predicted, explained = predicted.get_json(), explained.get_json()
     assert explained["label"] == predicted["label"]
     np.testing.assert_allclose(explained["probabilities"], predicted["probabilities"])
 

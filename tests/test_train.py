@@ -801,3 +801,23 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
         os.close(write_end)
     assert (result.returncode, result.stderr) == (cli.BROKEN_PIPE_STATUS, "")
     assert not (tmp_path / "run").exists()
+
+
+def test_without_matplotlib_the_trainer_says_what_to_install(tmp_path):
+    """The app's lock has no matplotlib: --help still works, and a run stops before training with
+    the command that installs the trainer's packages."""
+    block = "import sys; sys.modules['matplotlib'] = None; from model import cli, train; "
+    folder = tiny_mnist(tmp_path / "data")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        code = block + f"raise SystemExit(cli.run(lambda: train.main({list(args)!r})))"
+        return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    helped = run("--help")
+    assert helped.returncode == 0 and "--preset" in helped.stdout
+    out = tmp_path / "run.npz"
+    refused = run("--data", str(folder), "--epochs", "1", "--out", str(out))
+    assert refused.returncode == 1
+    assert "matplotlib" in refused.stderr and "requirements-train.txt" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not out.exists() and not list(tmp_path.glob("run.*"))
