@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from model import cli  # noqa: E402
+from model import cli, mnist  # noqa: E402
 from model.data import DataError, load, to_columns  # noqa: E402
 from model.fileio import atomic_write  # noqa: E402
 from model.network import Network, SGDState  # noqa: E402
@@ -131,34 +131,21 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
-def default_data_dir() -> Path:
-    """$MNIST_DIR, else ``../shared/data/mnist`` beside the repository (not the CWD)."""
-    return Path(os.environ.get("MNIST_DIR") or REPO.parent / "shared" / "data" / "mnist")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run the grid, print the table; 0, or 2 when the data cannot be read."""
     parser = argparse.ArgumentParser(description=cli.description(__doc__))
     parser.add_argument("--data", type=Path, help="MNIST directory (default: $MNIST_DIR, else ../shared/data/mnist)")
     parser.add_argument(
-        "--examples", type=positive_int, default=10_000, help="training images of each run (default 10000)"
+        "--examples", type=cli.number(int), default=10_000, help="training images of each run (default 10000)"
     )
-    parser.add_argument("--epochs", type=positive_int, default=3, help="epochs of each run (default 3)")
-    parser.add_argument("--seeds", type=positive_int, default=2, help="runs averaged per cell, seeds 0.. (default 2)")
+    parser.add_argument("--epochs", type=cli.number(int), default=3, help="epochs of each run (default 3)")
+    parser.add_argument(
+        "--seeds", type=cli.number(int), default=2, help="runs averaged per cell, seeds 0.. (default 2)"
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the table to PATH as JSON")
     args = parser.parse_args(argv)
 
-    data_dir = args.data if args.data is not None else default_data_dir()
+    data_dir = args.data if args.data is not None else mnist.default_dir()
     try:
         train, _ = load(data_dir)
     except DataError as e:

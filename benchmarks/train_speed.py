@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from model import cli  # noqa: E402
+from model import cli, mnist  # noqa: E402
 from model.data import DataError, load, to_columns  # noqa: E402
 from model.fileio import atomic_write  # noqa: E402
 from model.network import Network, SGDState, one_hot, sigmoid, sigmoid_prime  # noqa: E402
@@ -316,21 +316,6 @@ def format_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def default_data_dir() -> Path:
-    """$MNIST_DIR, else ``../shared/data/mnist`` beside the repository (not the CWD)."""
-    return Path(os.environ.get("MNIST_DIR") or REPO.parent / "shared" / "data" / "mnist")
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, time every configuration, print the table; 0, or 1/2 on failure."""
     parser = argparse.ArgumentParser(description=cli.description(__doc__))
@@ -338,11 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, default=None, help="MNIST directory (default: $MNIST_DIR, else ../shared/data/mnist)"
     )
     parser.add_argument(
-        "--examples", type=positive_int, default=10_000, help="training examples per timed epoch (default 10000)"
+        "--examples", type=cli.number(int), default=10_000, help="training examples per timed epoch (default 10000)"
     )
     parser.add_argument(
         "--repeats",
-        type=positive_int,
+        type=cli.number(int),
         default=3,
         help="epochs timed per configuration and side; the fastest is reported (default 3)",
     )
@@ -356,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures to PATH as JSON")
     args = parser.parse_args(argv)
 
-    data_dir = args.data if args.data is not None else default_data_dir()
+    data_dir = args.data if args.data is not None else mnist.default_dir()
     try:
         train, _ = load(data_dir)
     except DataError as e:

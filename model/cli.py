@@ -9,10 +9,12 @@ quietly, as Unix tools do, instead of printing a BrokenPipeError traceback.
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 # What a shell reports for a program that SIGPIPE ended: 128 + the signal's number.
 BROKEN_PIPE_STATUS = 128 + signal.SIGPIPE
@@ -35,3 +37,18 @@ def description(doc: str | None) -> str:
     """A module docstring's first paragraph as ``--help`` shows it: one line, no ``code`` markup."""
     first = (doc or "").strip().split("\n\n", 1)[0]
     return " ".join(first.split()).replace("``", "")
+
+
+def number(kind: type, *, zero_allowed: bool = False) -> Callable[[str], Any]:
+    """An argparse type: ``kind`` (int or float) above zero, or at least zero; NaN never."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (value >= 0 if zero_allowed else value > 0):  # NaN fails both
+            raise argparse.ArgumentTypeError(f"must be {'zero or more' if zero_allowed else 'positive'}, got {text}")
+        return value
+
+    return parse

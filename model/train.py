@@ -180,27 +180,12 @@ def _hidden_sizes(text: str) -> list[int]:
     return sizes
 
 
-def _number(kind: type, *, zero_allowed: bool) -> Any:
-    """An argparse type: ``kind`` (int or float) above zero, or at least zero; NaN never."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not (value >= 0 if zero_allowed else value > 0):  # NaN fails both
-            raise argparse.ArgumentTypeError(f"must be {'zero or more' if zero_allowed else 'positive'}, got {text}")
-        return value
-
-    return parse
-
-
 def _positive(kind: type) -> Any:
-    return _number(kind, zero_allowed=False)
+    return cli.number(kind)
 
 
 def _non_negative(kind: type) -> Any:
-    return _number(kind, zero_allowed=True)
+    return cli.number(kind, zero_allowed=True)
 
 
 def _default(name: str) -> str:

@@ -14,7 +14,6 @@ Runs in a temporary folder; writes nothing else.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model import cli, data, feedback, train  # noqa: E402
+from model import cli, data, feedback, mnist, train  # noqa: E402
 from model.network import DEFAULT_WEIGHTS, Network  # noqa: E402
 from scripts.drawing import render_like_canvas  # noqa: E402
 
@@ -54,7 +53,7 @@ def give_feedback(database: Path, images: np.ndarray, label: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=cli.description(__doc__))
-    default = os.environ.get("MNIST_DIR") or str(ROOT.parent / "shared" / "data" / "mnist")
+    default = str(mnist.default_dir())
     parser.add_argument("--data", type=Path, default=Path(default), help="MNIST folder (default: $MNIST_DIR)")
     parser.add_argument("--samples", type=int, default=100, help="mirrored 3s the person draws (default 100)")
     args = parser.parse_args(argv)

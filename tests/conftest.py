@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from model.mnist import MNIST_FILES
+from model.mnist import MNIST_FILES, default_dir
 from tests.support.mirror import Mirror, serving
-from tests.support.paths import ROOT
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,7 +31,7 @@ def mnist_dir() -> Path:
 
     Missing data fails the test under CI (where .ci/run sets MNIST_DIR) and skips it elsewhere.
     """
-    path = Path(os.environ.get("MNIST_DIR") or ROOT.parent / "shared" / "data" / "mnist")
+    path = default_dir()
     if not (path / "train-images-idx3-ubyte.gz").is_file():
         message = f"MNIST files not found in {path} (set MNIST_DIR)"
         if os.environ.get("CI"):
