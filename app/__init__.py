@@ -3,7 +3,9 @@
 ``create_app()`` layers the configuration (``app.settings.DEFAULTS``, then ``DIGITS_*``
 environment variables, then ``test_config``), loads every model once, and registers the page
 and API blueprints. It raises ``StartupError`` (one line naming the file and the problem) when
-the models cannot be served, so a server never starts without them. The feedback database is
+the models cannot be served, so a server never starts without them. The routes that do work are
+held to per-client budgets (``app.ratelimit``); with ``TRUSTED_PROXIES`` set, werkzeug's ProxyFix
+takes the client's address from what the proxies in front report. The feedback database is
 not touched until the first feedback arrives.
 
 The secret keys (``SECRET_KEY``: one key or several, newest first) end up where Flask 3.1 keeps
@@ -20,8 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import api, errors, inputs, pages, security
+from app import api, errors, inputs, pages, ratelimit, review, security
 from app.models import ModelLoadError, load_models
 from app.settings import DEFAULTS, ROOT, SettingsError, from_environ, secret_keys
 from model.feedback import FeedbackStore
@@ -60,9 +63,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
+    try:
+        review.init_app(app)  # the review page, only with ADMIN_TOKEN
+    except SettingsError as e:
+        raise StartupError(str(e)) from None
     errors.register_error_handlers(app)
     security.init_app(app)
     inputs.init_app(app)
+    try:
+        ratelimit.init_app(app)
+    except ValueError as e:
+        raise StartupError(f"DIGITS_RATE_LIMITS={app.config['RATE_LIMITS']!r} {e}") from None
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # The client is who the proxies say it is (for the rate limits), but only as far back as they are trusted.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     return app
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app import cooperative, explain, openapi, samples
+from app import cooperative, explain, openapi, ratelimit, samples
 from app.errors import fail
 from app.inputs import body, image_bytes, json_object
 from app.models import Model
@@ -55,6 +55,7 @@ def openapi_document() -> Response:
 
 
 @bp.post("/predict")
+@ratelimit.limit("predict")
 def predict() -> Response:
     """The digit in the image, with the image the network saw and a token to give feedback with."""
     model, reading = _read()
@@ -69,6 +70,7 @@ def predict() -> Response:
 
 
 @bp.post("/api/explain")
+@ratelimit.limit("explain")
 def explain_digit() -> Response:
     """The reading plus what the hidden layers make of the image (``app.explain``)."""
     model, reading = _read()
@@ -76,6 +78,7 @@ def explain_digit() -> Response:
 
 
 @bp.post("/api/feedback")
+@ratelimit.limit("feedback")
 def feedback() -> tuple[Response, int]:
     """Store a ``/predict`` answer's sample with the label a person gives it."""
     example = '{"sample": "<token from /predict>", "label": 7}'
@@ -94,9 +97,19 @@ def feedback() -> tuple[Response, int]:
         fail("expired_sample", f"'sample' is too old to be stored: {e}; draw the digit again")
     except samples.InvalidSample as e:
         fail("invalid_sample", f"'sample' must be the token of a /predict answer from this server: {e}")
+    # The reading's confidence, for the review to put confident readings a person contradicts first: the
+    # model's probability for its prediction on the pixels as stored, the (784, 1) column in [0, 1] the trainer
+    # would see (the reading's own input rounded to bytes). Unknown when the model is no longer served.
+    model = models().get(sample.model)
+    confidence = None
+    if model is not None:
+        column = sample.pixels.reshape(-1, 1) / 255.0
+        confidence = float(model.network.predict_proba(column)[sample.prediction, 0])
     store: FeedbackStore = current_app.extensions["digits.feedback"]
     # SQLite may wait up to its busy timeout for another writer: not on the thread serving the other requests.
-    row = cooperative.off_event_loop(store.add, sample.sample_id, sample.pixels, sample.prediction, sample.model, label)
+    row = cooperative.off_event_loop(
+        store.add, sample.sample_id, sample.pixels, sample.prediction, sample.model, label, confidence
+    )
     return jsonify(
         {"id": row, "label": label, "prediction": sample.prediction, "model": sample.model, "stored": True}
     ), 201

@@ -8,6 +8,7 @@ says what was wrong in words a person can act on (it never echoes the upload).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
@@ -26,8 +27,10 @@ except ImportError:  # pragma: no cover - serving without gunicorn
 
 
 # Which requests can meet an error: any request, one that sends an image (/predict, /api/explain),
-# or one that sends feedback (/api/feedback).
-Scope = Literal["any", "image", "feedback"]
+# one that sends feedback (/api/feedback), or one of the review page (/review, answered as HTML
+# by app.review and so not in the OpenAPI document), or one with a rate limit (/predict, /api/explain,
+# /api/feedback and the review page's sign-in: app.ratelimit).
+Scope = Literal["any", "image", "feedback", "review", "limited"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,26 @@ ERRORS: tuple[ErrorCode, ...] = (
     ErrorCode("invalid_label", 400, "feedback", "`label` is not a digit, an integer from 0 to 9"),
     ErrorCode("invalid_sample", 400, "feedback", "`sample` is not a token this server signed, or it was altered"),
     ErrorCode("expired_sample", 400, "feedback", "`sample` is older than `DIGITS_SAMPLE_MAX_AGE` (a day by default)"),
+    ErrorCode(
+        "invalid_review",
+        400,
+        "review",
+        "a review request whose ids, decision, status, order or page is not one the review page offers",
+    ),
+    ErrorCode("too_many_ids", 400, "review", "a review decision on more samples at once than a page of the gallery"),
+    ErrorCode("sign_in_failed", 403, "review", "a review page sign-in with a token other than `DIGITS_ADMIN_TOKEN`"),
+    ErrorCode(
+        "csrf_failed",
+        403,
+        "review",
+        "a review form sent without its page's CSRF token, or from another site (`Origin`, `Sec-Fetch-Site`)",
+    ),
+    ErrorCode(
+        "signed_out",
+        403,
+        "review",
+        "a review action without a signed-in session (none, expired, or of another admin token)",
+    ),
     ErrorCode("not_found", 404, "any", "no such path"),
     ErrorCode("method_not_allowed", 405, "any", "the path does not take this method (see the `Allow` header)"),
     ErrorCode(
@@ -75,11 +98,19 @@ ERRORS: tuple[ErrorCode, ...] = (
     ),
     ErrorCode("no_digit", 422, "image", "a blank image, a dot or a short dash, or ink too faint to be a digit"),
     ErrorCode(
+        "rate_limited",
+        429,
+        "limited",
+        "the client is over its budget for this route (`DIGITS_RATE_LIMITS`); the `Retry-After` header says in "
+        "how many seconds to try again",
+    ),
+    ErrorCode(
         "feedback_unavailable",
         503,
         "feedback",
         "the feedback database cannot store samples now (read-only, full); prediction still works",
     ),
+    ErrorCode("review_unavailable", 503, "review", "the feedback database cannot be read or changed now"),
 )
 
 BY_CODE: dict[str, ErrorCode] = {error.code: error for error in ERRORS}
@@ -103,17 +134,19 @@ def codes(status: int, scope: Scope | None = None) -> list[str]:
 
 
 class ApiError(Exception):
-    """An error answered in the JSON error shape, with its code's status."""
+    """An error answered in the JSON error shape, with its code's status and any ``headers``
+    (``Retry-After``, say), which every handler of it copies onto its response."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.error = BY_CODE[code]
         self.message = message
+        self.headers: dict[str, str] = dict(headers or {})
 
 
-def fail(code: str, message: str) -> NoReturn:
-    """Stop the request with error ``code`` (one of ``ERRORS``) and ``message``."""
-    raise ApiError(code, message)
+def fail(code: str, message: str, headers: Mapping[str, str] | None = None) -> NoReturn:
+    """Stop the request with error ``code`` (one of ``ERRORS``), ``message`` and response ``headers``."""
+    raise ApiError(code, message, headers)
 
 
 def error_response(code: str, message: str) -> tuple[Response, int]:
@@ -126,7 +159,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(e: ApiError) -> tuple[Response, int]:
-        return error_response(e.error.code, e.message)
+        response, status = error_response(e.error.code, e.message)
+        response.headers.update(e.headers)
+        return response, status
 
     @app.errorhandler(ImageError)
     def image_error(e: ImageError) -> tuple[Response, int]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask
 
-from app import errors
+from app import errors, ratelimit
 from app.explain import DECIMALS, TOP_UNITS
 from app.inputs import IMAGE_TYPES
 from app.settings import ROOT
@@ -155,6 +155,7 @@ def _paths(app: Flask, names: list[str]) -> dict[str, Any]:
         "responses": {
             **predict["responses"],
             "200": _json("Explanation", "The reading, each hidden layer's activations and the most active units."),
+            "429": _rate_limited(app, "explain"),
         },
     }
     document_schema = {
@@ -170,7 +171,7 @@ def _paths(app: Flask, names: list[str]) -> dict[str, Any]:
         "/": _get("page", "The drawing page", "page", page),
         "/predict": {"post": predict},
         "/api/explain": {"post": explain},
-        "/api/feedback": {"post": _feedback()},
+        "/api/feedback": {"post": _feedback(app)},
         "/api/models": _get(
             "listModels",
             "The models this server has loaded",
@@ -248,11 +249,31 @@ def _predict(app: Flask, names: list[str]) -> dict[str, Any]:
                 "The image is readable but holds no digit: blank, too faint, a speck, a dot or a short dash",
                 "image",
             ),
+            "429": _rate_limited(app, "predict"),
         },
     }
 
 
-def _feedback() -> dict[str, Any]:
+def _rate_limited(app: Flask, budget: str) -> dict[str, Any]:
+    """The 429 of an operation held to the rate-limit budget ``budget``, with the limits ``app`` sets."""
+    limits = ratelimit.describe(ratelimit.configured_limits(app, budget))
+    return {
+        **_error(
+            429,
+            f"This client is over its budget for the operation (on this server: {limits}); try again after the "
+            "seconds `Retry-After` gives",
+            "limited",
+        ),
+        "headers": {
+            "Retry-After": {
+                "description": "Whole seconds until the budget lets a request through again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+
+
+def _feedback(app: Flask) -> dict[str, Any]:
     return {
         "operationId": "feedback",
         "summary": "Confirm or correct a reading: store the sample to retrain on",
@@ -272,6 +293,7 @@ def _feedback() -> dict[str, Any]:
             "408": _error(408, "The body did not arrive in time; the connection is closed", "feedback"),
             "413": _error(413, "The body is over 8 KiB", "feedback"),
             "415": _error(415, "The body is not JSON", "feedback"),
+            "429": _rate_limited(app, "feedback"),
             "503": _error(503, "The feedback database cannot store samples now (read-only, full)", "feedback"),
         },
     }
@@ -466,7 +488,7 @@ def _error_schema() -> dict[str, Any]:
             "error": _answer(
                 "The error's code, one of those listed, then what went wrong.",
                 {
-                    "code": {"type": "string", "enum": [e.code for e in errors.ERRORS]},
+                    "code": {"type": "string", "enum": [e.code for e in errors.ERRORS if e.scope != "review"]},
                     "message": {"type": "string", "description": "What went wrong, for a person."},
                 },
             )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.ratelimit import DEFAULT_SETTING, rate_limits
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # A key this short can be guessed; 16 characters is the rule since keys were first configurable.
@@ -47,6 +49,28 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
 
 positive_int = _positive(int)
 positive_float = _positive(float)
+
+
+def non_negative_int(raw: str) -> int:
+    """A whole number, zero or more."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("is not a valid int") from None
+    if value < 0:
+        raise ValueError("must be zero or more")
+    return value
+
+
+def admin_token(raw: str) -> str:
+    """The review page's sign-in token, as given: at least ``MIN_KEY_CHARS`` characters, since it is
+    all that stands between a visitor and what the trainer learns from."""
+    if len(raw) < MIN_KEY_CHARS:
+        raise ValueError(
+            f"is too short to guard the review page ({len(raw)} characters): give at least {MIN_KEY_CHARS} random "
+            f"characters, e.g. the output of {MAKE_A_KEY}"
+        )
+    return raw
 
 
 def key_list(raw: str) -> tuple[str, ...]:
@@ -115,6 +139,32 @@ SETTINGS: tuple[Setting, ...] = (
         24 * 60 * 60,
         positive_int,
         "how many seconds after a reading its `sample` token is still accepted as feedback",
+    ),
+    Setting(
+        "ADMIN_TOKEN",
+        None,
+        admin_token,
+        "turns on the review page at `/review`, where a person signed in with this token (at least 16 characters) "
+        "approves or rejects feedback before it trains anything; unset, `/review` is a 404",
+        default_text="none, so no review page",
+        secret=True,
+    ),
+    Setting(
+        "RATE_LIMITS",
+        DEFAULT_SETTING,
+        rate_limits,
+        "requests each client may make: `off`, or comma-separated `name=LIMITS` for the budgets `predict`, "
+        "`explain`, `feedback` and `sign_in` (the review page's), LIMITS as `60/minute;600/hour` or `off`; budgets "
+        "not named keep their defaults; over a budget, 429 with `Retry-After`; the workers share one count",
+        default_text="`" + DEFAULT_SETTING.replace(",", ", ") + "`",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        non_negative_int,
+        "how many proxies stand in front of the server: with N, a client is the Nth address from the end of "
+        "`X-Forwarded-For`, as the proxies wrote it (werkzeug's ProxyFix, which also reads `X-Forwarded-Proto`); "
+        "with 0, the socket's address, whatever the headers say",
     ),
     Setting(
         "FEEDBACK_DB",

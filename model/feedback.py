@@ -1,13 +1,22 @@
-"""People's own handwriting: the feedback samples the web app stores, in SQLite.
+"""People's own handwriting: the feedback samples the web app stores, in SQLite, reviewed before they train.
 
 Each row is one drawing as the network saw it (28x28, uint8, light ink on black, as MNIST),
-the digit a person gave or confirmed for it, the network's prediction, the model's name and the
-time; nothing about the person. The web app writes rows with ``FeedbackStore.add``; the trainer
-reads them with ``read_samples`` (``python -m model.train --extra FEEDBACK.sqlite``), and
+the digit a person gave or confirmed for it, the network's prediction and its confidence, the
+model's name, the time and the review status; nothing about the person. The web app writes rows
+with ``FeedbackStore.add``; every new or re-labelled sample is ``pending`` until someone approves
+or rejects it (the review page, or this module's command line); the trainer reads the approved
+ones with ``read_samples`` (``python -m model.train --extra FEEDBACK.sqlite``).
 
-    python -m model.feedback export FEEDBACK.sqlite --format kaggle|idx --out PATH
+    python -m model.feedback review FEEDBACK.sqlite --list [--status pending|approved|rejected|all]
+    python -m model.feedback review FEEDBACK.sqlite --approve IDS | --reject IDS | --approve-all
+    python -m model.feedback export FEEDBACK.sqlite --format kaggle|idx --out PATH [--status approved|...|all]
 
+``review`` lists the samples or sets their status (IDS: ids and ranges, ``3,5,9-12``); ``export``
 writes them as a Kaggle ``train.csv`` or as a pair of MNIST IDX files. SQLite and NumPy only.
+
+The schema's version is the database's ``PRAGMA user_version`` (``SCHEMA_VERSION``); a database
+of the first schema, which had no version and no review status, is upgraded in place the first
+time a ``FeedbackStore`` opens it, its rows becoming ``pending``.
 """
 
 from __future__ import annotations
@@ -15,33 +24,82 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import json
+import math
+import operator
+import re
+import shlex
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from model import cli, data
 from model.shape import PIXELS, SIDE
 
+STATUSES = ("pending", "approved", "rejected")
+PENDING, APPROVED, REJECTED = STATUSES
+ORDERS = ("newest", "oldest", "disagreements")
+SCHEMA_VERSION = 2  # 1 is the first schema, which left user_version at 0
+CONFIDENT = 0.6  # a reading at least this confident that a person contradicts is a "disagreement"
+MAX_IDS = 1_000_000  # ids one review command may name: a typo like 1-10000000000 is not a review
+
+_STATUS_COLUMN = f"status TEXT NOT NULL DEFAULT '{PENDING}' CHECK (status IN ({', '.join(repr(s) for s in STATUSES)}))"
+_CONFIDENCE_COLUMN = "confidence REAL CHECK (confidence BETWEEN 0 AND 1)"  # NULL: stored before version 2
+# Columns of version 2 come last, where version 1's upgrade (ALTER TABLE ADD COLUMN) puts them.
 SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS samples (
+CREATE TABLE samples (
     id         INTEGER PRIMARY KEY,
     sample_id  TEXT NOT NULL UNIQUE,
     created    TEXT NOT NULL,
     model      TEXT NOT NULL,
     prediction INTEGER NOT NULL CHECK (prediction BETWEEN 0 AND 9),
     label      INTEGER NOT NULL CHECK (label BETWEEN 0 AND 9),
-    pixels     BLOB NOT NULL CHECK (length(pixels) = {PIXELS})
+    pixels     BLOB NOT NULL CHECK (length(pixels) = {PIXELS}),
+    {_STATUS_COLUMN},
+    {_CONFIDENCE_COLUMN}
 )
 """
+# Every column the review's filters and orders look at, so that they read this index alone and
+# not the table, whose rows are mostly pixels; the rows of a page are fetched by id afterwards.
+INDEX = "CREATE INDEX IF NOT EXISTS samples_review ON samples (status, created, id, label, prediction, confidence)"
+_DISAGREES = "(label != prediction AND (confidence IS NULL OR confidence >= :confident))"
+_ORDER_KEYS = {
+    "newest": [("created", "DESC"), ("id", "DESC")],
+    "oldest": [("created", "ASC"), ("id", "ASC")],
+    "disagreements": [("disagrees", "DESC"), ("created", "DESC"), ("id", "DESC")],
+}
 BUSY_TIMEOUT_MS = 10_000  # several workers write at once; each write takes well under a millisecond
+
+T = TypeVar("T")
 
 
 class FeedbackError(RuntimeError):
     """The feedback database cannot be read or written; the message says why."""
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: NumPy arrays have no one truth value
+class StoredSample:
+    """One stored sample as the review shows it; ``pixels`` is (28, 28) uint8, light ink on black."""
+
+    id: int
+    created: str  # ISO 8601, UTC: when the label was last given
+    model: str
+    prediction: int
+    confidence: float | None  # the model's probability for ``prediction``; None for rows stored before version 2
+    label: int
+    status: str
+    pixels: np.ndarray
+
+    @property
+    def disagrees(self) -> bool:
+        """Whether the label contradicts a reading at least ``CONFIDENT`` (or of unknown confidence)."""
+        return self.label != self.prediction and (self.confidence is None or self.confidence >= CONFIDENT)
 
 
 class FeedbackStore:
@@ -50,16 +108,22 @@ class FeedbackStore:
 
     ``max_bytes`` caps the file's size (SQLite's ``max_page_count``): past it, writes fail as
     on a full disk. A connection is opened per call, so one store serves every thread and
-    every forked worker; the schema is created on first use, in WAL mode so that readers
-    never wait for the writer.
+    every forked worker; the schema is created, or an older one upgraded, on first use, in WAL
+    mode so that readers never wait for the writer. A database file that does not exist reads as
+    empty and is not created by reading (``samples``, ``counts``, ``missing``) or by review calls
+    that change nothing (``set_status``, ``approve_all``); only ``add`` creates it.
     """
 
     def __init__(self, database: str | Path, max_bytes: int | None = None) -> None:
         self.database = str(database)
         self.max_bytes = max_bytes
 
+    def _exists(self) -> bool:
+        # A URI may name its file in many ways: SQLite decides (and in mode=ro reports a missing one).
+        return self.database.startswith("file:") or Path(self.database).is_file()
+
     @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, write: bool) -> Iterator[sqlite3.Connection]:
         uri = self.database.startswith("file:")
         try:
             if not uri:
@@ -71,6 +135,9 @@ class FeedbackStore:
             if self.max_bytes is not None:
                 page_size = connection.execute("PRAGMA page_size").fetchone()[0]
                 connection.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page_size)}")
+            if write:
+                _use_wal(connection)
+            _ensure_schema(connection)
             with connection:
                 yield connection
         except sqlite3.Error as e:
@@ -78,28 +145,143 @@ class FeedbackStore:
         finally:
             connection.close()
 
-    def add(self, sample_id: str, pixels: np.ndarray, prediction: int, model: str, label: int) -> int:
-        """Store one sample; return its row id. ``pixels`` is (28, 28) uint8.
+    def add(
+        self,
+        sample_id: str,
+        pixels: np.ndarray,
+        prediction: int,
+        model: str,
+        label: int,
+        confidence: float | None = None,
+    ) -> int:
+        """Store one sample, ``pending`` review; return its row id. ``pixels`` is (28, 28) uint8,
+        ``confidence`` the model's probability for ``prediction`` (None: not known).
 
         The same ``sample_id`` sent again replaces the label given before (a person changing
-        their answer), so no drawing is counted twice.
+        their answer), so no drawing is counted twice; a label other than the stored one puts the
+        sample back to ``pending`` (it has not been reviewed), the same label again changes nothing
+        (so a rejected sample cannot be queued again by resending it).
         """
         pixels = np.asarray(pixels)
         if pixels.shape != (SIDE, SIDE) or pixels.dtype != np.uint8:
             raise ValueError(f"pixels must be a ({SIDE}, {SIDE}) uint8 array, got {pixels.shape} {pixels.dtype}")
         if not (0 <= prediction <= 9 and 0 <= label <= 9):
             raise ValueError(f"prediction and label must be digits 0-9, got {prediction} and {label}")
+        if confidence is not None and not (math.isfinite(confidence) and 0 <= confidence <= 1):
+            raise ValueError(f"confidence must be a probability from 0 to 1 or None, got {confidence}")
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        with self._connect() as db:
-            _use_wal(db)
-            db.execute(SCHEMA)
+        with self._connect(write=True) as db:
             row = db.execute(
-                "INSERT INTO samples (sample_id, created, model, prediction, label, pixels) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (sample_id) DO UPDATE SET label = excluded.label, created = excluded.created"
+                "INSERT INTO samples (sample_id, created, model, prediction, label, pixels, confidence)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (sample_id) DO UPDATE SET label = excluded.label,"
+                " created = CASE WHEN label = excluded.label THEN created ELSE excluded.created END,"
+                f" status = CASE WHEN label = excluded.label THEN status ELSE '{PENDING}' END,"
+                " confidence = coalesce(excluded.confidence, confidence)"
                 " RETURNING id",
-                (sample_id, created, model, int(prediction), int(label), pixels.tobytes()),
+                (
+                    sample_id,
+                    created,
+                    model,
+                    int(prediction),
+                    int(label),
+                    pixels.tobytes(),
+                    None if confidence is None else float(confidence),
+                ),
             ).fetchone()
         return int(row[0])
+
+    def samples(
+        self,
+        status: str | None = None,
+        order: str = "newest",
+        limit: int | None = 60,
+        offset: int = 0,
+        confident: float = CONFIDENT,
+    ) -> list[StoredSample]:
+        """A page of the stored samples: those of ``status`` (None: every status), in ``order``
+        (one of ``ORDERS``), at most ``limit`` (None: all) after skipping ``offset``.
+
+        "newest" and "oldest" go by the time the label was given; "disagreements" puts first
+        the samples whose label differs from a reading at least ``confident`` (or of unknown
+        confidence), newest first within each group.
+        """
+        _check_status(status, none_allowed=True)
+        if order not in ORDERS:
+            raise ValueError(f"unknown order {order!r}: one of {', '.join(ORDERS)}")
+        if (limit is not None and limit < 0) or offset < 0:
+            raise ValueError(f"limit and offset must not be negative, got {limit} and {offset}")
+        if not self._exists():
+            return []
+        keys = _ORDER_KEYS[order]
+        inner = ", ".join(f"{column} {direction}" for column, direction in keys)
+        outer = ", ".join(f"page.{column} {direction}" for column, direction in keys)
+        where = "WHERE status = :status" if status is not None else ""
+        query = (
+            "SELECT s.id, s.created, s.model, s.prediction, s.confidence, s.label, s.status, s.pixels"
+            f" FROM (SELECT id, created, {_DISAGREES} AS disagrees FROM samples {where}"
+            f" ORDER BY {inner} LIMIT :limit OFFSET :offset) AS page"
+            f" JOIN samples AS s ON s.id = page.id ORDER BY {outer}"
+        )
+        parameters = {"status": status, "confident": confident, "limit": -1 if limit is None else limit}
+        with self._connect(write=False) as db:
+            rows = db.execute(query, {**parameters, "offset": offset}).fetchall()
+        return [_stored_sample(row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """How many samples there are of each status, every one of ``STATUSES`` included."""
+        if not self._exists():
+            return dict.fromkeys(STATUSES, 0)
+        with self._connect(write=False) as db:
+            rows = db.execute("SELECT status, count(*) FROM samples GROUP BY status").fetchall()
+        return {**dict.fromkeys(STATUSES, 0), **dict(rows)}
+
+    def missing(self, ids: Sequence[int]) -> list[int]:
+        """Those of ``ids`` that no stored sample has, in ascending order."""
+        wanted = _id_list(ids)
+        if not self._exists():
+            return sorted(set(wanted))
+        with self._connect(write=False) as db:
+            stored = db.execute(
+                "SELECT id FROM samples WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(wanted),)
+            ).fetchall()
+        return sorted(set(wanted) - {row[0] for row in stored})
+
+    def set_status(self, ids: Sequence[int], status: str) -> int:
+        """Give the samples ``ids`` the review ``status``; return how many changed (those that had
+        it already did not). Ids of no stored sample are ignored."""
+        _check_status(status)
+        wanted = _id_list(ids)
+        if not self._exists() or not wanted:
+            return 0
+        with self._connect(write=True) as db:
+            changed = db.execute(
+                "UPDATE samples SET status = ? WHERE status != ? AND id IN (SELECT value FROM json_each(?))",
+                (status, status, json.dumps(wanted)),
+            ).rowcount
+        return changed
+
+    def approve_all(self) -> int:
+        """Approve every pending sample; return how many."""
+        if not self._exists():
+            return 0
+        with self._connect(write=True) as db:
+            return db.execute(f"UPDATE samples SET status = '{APPROVED}' WHERE status = '{PENDING}'").rowcount
+
+
+def _check_status(status: str | None, none_allowed: bool = False) -> None:
+    if status not in STATUSES and not (none_allowed and status is None):
+        raise ValueError(f"unknown status {status!r}: one of {', '.join(STATUSES)}")
+
+
+def _id_list(ids: Iterable[int]) -> list[int]:
+    return [operator.index(i) for i in ids]  # ints only: "3" or 3.0 is a caller's mistake
+
+
+def _stored_sample(row: tuple) -> StoredSample:
+    id_, created, model, prediction, confidence, label, status, pixels = row
+    image = np.frombuffer(pixels, dtype=np.uint8).reshape(SIDE, SIDE)
+    return StoredSample(id_, created, model, prediction, confidence, label, status, image)
 
 
 def _use_wal(db: sqlite3.Connection) -> None:
@@ -116,25 +298,76 @@ def _use_wal(db: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
-def read_samples(path: str | Path) -> data.Dataset:
-    """Every stored sample of the database file at ``path``, oldest first, as a ``Dataset``:
-    images (n, 28, 28) uint8 and the labels people gave. Opened read-only; a missing file,
-    another kind of file or a database without the samples table raises ``DataError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise data.DataError(path, None, "no such feedback database")
+def _newer_schema(version: int) -> str:
+    return (
+        f"the feedback database has schema version {version}, newer than this code knows ({SCHEMA_VERSION}): "
+        "it was written by a newer version of digits; run that version, or point DIGITS_FEEDBACK_DB at another file"
+    )
+
+
+def _ensure_schema(db: sqlite3.Connection) -> None:
+    """Create the schema in a new database, or upgrade an older one in place; raise
+    ``FeedbackError`` for one newer than this code. The upgrade holds the write lock from the
+    first look at the version (``BEGIN IMMEDIATE``), so of several workers starting together one
+    upgrades and the others then find it done."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise FeedbackError(_newer_schema(version))
     try:
-        rows = _select_samples(path.resolve().as_uri() + "?mode=ro")
-    except sqlite3.OperationalError:
-        # A WAL database can only be opened read-only where its folder is writable (for the
-        # shared-memory file), so e.g. not in another user's Docker volume. Once the app's
-        # connections are closed its WAL is checkpointed into the file, which then reads as is.
+        _use_wal(db)
+        db.execute("BEGIN IMMEDIATE")
         try:
-            rows = _select_samples(path.resolve().as_uri() + "?immutable=1")
-        except sqlite3.Error as e:
-            raise data.DataError(path, None, f"cannot read it as a feedback database: {e}") from None
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise FeedbackError(_newer_schema(version))
+            if version < SCHEMA_VERSION:
+                _upgrade(db)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
     except sqlite3.Error as e:
-        raise data.DataError(path, None, f"cannot read it as a feedback database: {e}") from None
+        raise FeedbackError(f"cannot bring the feedback database to schema version {SCHEMA_VERSION}: {e}") from None
+
+
+def _upgrade(db: sqlite3.Connection) -> None:
+    """Version 0 (no database yet) or 1 (no review status) -> ``SCHEMA_VERSION``, in the open transaction."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(samples)")}
+    if not columns:
+        db.execute(SCHEMA)
+    else:  # version 1: adding columns rewrites no rows, and the default makes every one pending
+        if "status" not in columns:
+            db.execute(f"ALTER TABLE samples ADD COLUMN {_STATUS_COLUMN}")
+        if "confidence" not in columns:
+            db.execute(f"ALTER TABLE samples ADD COLUMN {_CONFIDENCE_COLUMN}")
+    db.execute(INDEX)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+# -- reading for the trainer and the export: read-only, never upgrading ------------------------------
+
+
+def read_samples(path: str | Path, statuses: Iterable[str] = (APPROVED,)) -> data.Dataset:
+    """The stored samples of the database file at ``path`` whose status is one of ``statuses``,
+    oldest first, as a ``Dataset``: images (n, 28, 28) uint8 and the labels people gave.
+
+    Opened read-only, so a database of schema version 1 is read as it is, all its samples
+    pending. A missing file, another kind of file, a database without the samples table or
+    of a newer schema raises ``DataError``; ``status_counts`` says how many were left out.
+    """
+    path = Path(path)
+    wanted = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+    for status in wanted:
+        _check_status(status)
+    marks = ", ".join("?" * len(wanted))
+    rows = _read_only(
+        path,
+        lambda db: db.execute(
+            f"SELECT label, pixels FROM samples WHERE {_status_of(db, path)} IN ({marks}) ORDER BY id", wanted
+        ).fetchall(),
+    )
     images = np.zeros((len(rows), SIDE, SIDE), dtype=np.uint8)
     labels = np.zeros(len(rows), dtype=np.int64)
     for k, (label, pixels) in enumerate(rows):
@@ -145,12 +378,54 @@ def read_samples(path: str | Path) -> data.Dataset:
     return data.Dataset(images, labels, [path])
 
 
-def _select_samples(uri: str) -> list[tuple]:
+def status_counts(path: str | Path) -> dict[str, int]:
+    """How many samples of each status the database file at ``path`` holds (every one of
+    ``STATUSES`` included), read as ``read_samples`` reads it and raising as it does."""
+    path = Path(path)
+    rows = _read_only(
+        path, lambda db: db.execute(f"SELECT {_status_of(db, path)}, count(*) FROM samples GROUP BY 1").fetchall()
+    )
+    return {**dict.fromkeys(STATUSES, 0), **dict(rows)}
+
+
+def review_command(path: str | Path, *options: str) -> str:
+    """The shell command that reviews the database at ``path``, e.g. ``review_command(p, "--list")``."""
+    return shlex.join(["python", "-m", "model.feedback", "review", str(path), *options])
+
+
+def _read_only(path: Path, query: Callable[[sqlite3.Connection], T]) -> T:
+    if not path.is_file():
+        raise data.DataError(path, None, "no such feedback database")
+    try:
+        try:
+            return _query(path.resolve().as_uri() + "?mode=ro", query)
+        except sqlite3.OperationalError:
+            # A WAL database can only be opened read-only where its folder is writable (for the
+            # shared-memory file), so e.g. not in another user's Docker volume. Once the app's
+            # connections are closed its WAL is checkpointed into the file, which then reads as is.
+            return _query(path.resolve().as_uri() + "?immutable=1", query)
+    except sqlite3.Error as e:
+        raise data.DataError(path, None, f"cannot read it as a feedback database: {e}") from None
+
+
+def _query(uri: str, query: Callable[[sqlite3.Connection], T]) -> T:
     connection = sqlite3.connect(uri, uri=True)
     try:
-        return connection.execute("SELECT label, pixels FROM samples ORDER BY id").fetchall()
+        return query(connection)
     finally:
         connection.close()
+
+
+def _status_of(db: sqlite3.Connection, path: Path) -> str:
+    """The SQL for a row's status: its column, or in a database of version 1 ``'pending'``."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise data.DataError(path, None, _newer_schema(version))
+    columns = {row[1] for row in db.execute("PRAGMA table_info(samples)")}
+    return "status" if "status" in columns else f"'{PENDING}'"
+
+
+# -- export ------------------------------------------------------------------------------------------
 
 
 def export(dataset: data.Dataset, fmt: str, out: str | Path) -> list[Path]:
@@ -171,30 +446,189 @@ def export(dataset: data.Dataset, fmt: str, out: str | Path) -> list[Path]:
     raise ValueError(f"unknown export format {fmt!r}: kaggle or idx")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m model.feedback export DB --format kaggle|idx --out PATH``; returns the exit status."""
+# -- the command line --------------------------------------------------------------------------------
+
+
+def parse_ids(text: str) -> list[int]:
+    """``"3,5,9-12"`` -> ``[3, 5, 9, 10, 11, 12]``: ids and inclusive ranges, comma-separated,
+    returned sorted and without repeats; raises ``argparse.ArgumentTypeError`` for anything else."""
+    ids: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d{1,18})\s*(?:-\s*(\d{1,18})\s*)?", part)
+        if match is None:
+            raise argparse.ArgumentTypeError(
+                f"{part.strip()!r} is not a sample id or a range of ids: give them as in 3,5,9-12"
+            )
+        first, last = int(match[1]), int(match[2] or match[1])
+        if first < 1 or last < first:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r}: ids start at 1 and a range goes up, as in 9-12")
+        if len(ids) + last - first + 1 > MAX_IDS:
+            raise argparse.ArgumentTypeError(f"{text!r} names more than {MAX_IDS:,} ids")
+        ids.update(range(first, last + 1))
+    return sorted(ids)
+
+
+def _ranges(ids: Sequence[int]) -> str:
+    """Sorted ids written short: ``[3, 5, 6, 7]`` -> ``"3, 5-7"``."""
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' if n != 1 else ''}"
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return f"{_plural(sum(counts.values()), 'sample')}: " + ", ".join(f"{counts[s]:,} {s}" for s in STATUSES)
+
+
+def _table(rows: Sequence[StoredSample]) -> list[str]:
+    """The samples as aligned text lines, a header first."""
+    header = ("id", "time (UTC)", "label", "read as", "confidence", "model", "status")
+    cells = [
+        (
+            str(s.id),
+            s.created[:19].replace("T", " "),
+            str(s.label),
+            str(s.prediction),
+            "-" if s.confidence is None else f"{s.confidence:.1%}",
+            s.model,
+            s.status + (" (disagrees)" if s.disagrees else ""),
+        )
+        for s in rows
+    ]
+    widths = [max(len(r[k]) for r in [header, *cells]) for k in range(len(header))]
+    right = {0, 2, 3, 4}  # numbers
+    return [
+        "  ".join(c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in [header, *cells]
+    ]
+
+
+def _review(args: argparse.Namespace) -> int:
+    if not args.database.is_file():
+        raise data.DataError(args.database, None, "no such feedback database")
+    store = FeedbackStore(args.database)
+    if args.list:
+        status = None if args.status == "all" else args.status
+        rows = store.samples(status, order=args.order, limit=args.limit)
+        if rows:
+            print("\n".join(_table(rows)))
+        else:
+            print(f"no {'' if status is None else status + ' '}samples")
+        print(_counts_text(store.counts()))
+        return 0
+    if args.approve_all:
+        print(f"approved {_plural(store.approve_all(), 'pending sample')}")
+    else:
+        ids, status = (args.approve, APPROVED) if args.approve is not None else (args.reject, REJECTED)
+        unknown = store.missing(ids)
+        if unknown:
+            print(
+                f"error: {args.database}: no sample has the id {_ranges(unknown)}; nothing was changed "
+                f"(--list shows the ids)",
+                file=sys.stderr,
+            )
+            return 1
+        changed = store.set_status(ids, status)
+        already = f" ({len(ids) - changed:,} already {status})" if changed < len(ids) else ""
+        print(f"{status} {_plural(changed, 'sample')}{already}")
+    print("now " + _counts_text(store.counts()))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    statuses = STATUSES if args.status == "all" else (args.status,)
+    samples = read_samples(args.database, statuses)
+    counts = status_counts(args.database)
+    left_out = {s: n for s, n in counts.items() if s not in statuses and n}
+    if not len(samples):
+        if not sum(counts.values()):
+            raise data.DataError(args.database, None, "has no samples yet: nothing to export")
+        others = ", ".join(f"{n:,} {s}" for s, n in left_out.items())
+        raise data.DataError(
+            args.database,
+            None,
+            f"has no {args.status} samples: nothing to export ({others}; review them with "
+            f"{review_command(args.database, '--list')}, or choose them with --status)",
+        )
+    written = export(samples, args.format, args.out)
+    digits = np.bincount(samples.labels, minlength=10)
+    kind = "" if args.status == "all" else f"{args.status} "
+    print(
+        f"exported {_plural(len(samples), kind + 'sample')} ({', '.join(f'{d}: {n:,}' for d, n in enumerate(digits))})"
+    )
+    if left_out:
+        print("left out " + ", ".join(f"{n:,} {s}" for s, n in left_out.items()) + " (--status all takes every one)")
+    print("wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command line's parser, and its ``review`` subcommand's (which checks its options' combinations)."""
     parser = argparse.ArgumentParser(prog="python -m model.feedback", description=cli.description(__doc__))
     commands = parser.add_subparsers(dest="command", required=True)
+    review = commands.add_parser(
+        "review",
+        help="list the stored samples with their review status, or approve or reject them",
+        description="Samples people labelled start pending; only approved ones train (python -m model.train "
+        "--extra) unless --extra-pending. IDS: sample ids and ranges, comma-separated, e.g. 3,5,9-12 "
+        "(--list shows the ids).",
+    )
+    review.add_argument("database", type=Path, help="the feedback database (DIGITS_FEEDBACK_DB)")
+    action = review.add_mutually_exclusive_group(required=True)
+    action.add_argument("--list", action="store_true", help="print the samples as a table, and the counts per status")
+    action.add_argument("--approve", type=parse_ids, metavar="IDS", help="approve these samples")
+    action.add_argument("--reject", type=parse_ids, metavar="IDS", help="reject these samples: they never train")
+    action.add_argument("--approve-all", action="store_true", help="approve every pending sample")
+    review.add_argument(
+        "--status", choices=[*STATUSES, "all"], help="with --list: the samples of this status (default: pending)"
+    )
+    review.add_argument(
+        "--order",
+        choices=ORDERS,
+        help=f"with --list: newest or oldest first, or first those whose label contradicts a reading at least "
+        f"{CONFIDENT * 100:.0f}%% sure (default: newest)",
+    )
+    review.add_argument("--limit", type=cli.number(int), metavar="N", help="with --list: at most N (default: all)")
     ex = commands.add_parser("export", help="write the stored samples as a Kaggle CSV or MNIST IDX files")
     ex.add_argument("database", type=Path, help="the feedback database (DIGITS_FEEDBACK_DB)")
     ex.add_argument("--format", choices=["kaggle", "idx"], required=True)
     ex.add_argument("--out", type=Path, required=True, help="the CSV file (kaggle) or a folder (idx)")
+    ex.add_argument(
+        "--status",
+        choices=[*STATUSES, "all"],
+        default=APPROVED,
+        help="the samples of this review status, or all of them (default: approved)",
+    )
+    return parser, review
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m model.feedback review DB ...`` or ``export DB ...``; returns the exit status."""
+    parser, review = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "review":
+        given = [f"--{name}" for name in ("status", "order", "limit") if getattr(args, name) is not None]
+        if given and not args.list:
+            review.error(f"{', '.join(given)} go{'es' if len(given) == 1 else ''} with --list")
+        args.status, args.order = args.status or PENDING, args.order or "newest"
     try:
-        samples = read_samples(args.database)
-        if not len(samples):
-            raise data.DataError(args.database, None, "has no samples yet: nothing to export")
-        written = export(samples, args.format, args.out)
+        return _review(args) if args.command == "review" else _export(args)
     except data.DataError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except FeedbackError as e:
+        print(f"error: {args.database}: {e}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 1
-    counts = np.bincount(samples.labels, minlength=10)
-    print(f"exported {len(samples):,} samples ({', '.join(f'{d}: {n:,}' for d, n in enumerate(counts))})")
-    print("wrote " + ", ".join(map(str, written)))
-    return 0
 
 
 if __name__ == "__main__":

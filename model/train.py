@@ -248,8 +248,14 @@ def _add_data_arguments(src: argparse._ArgumentGroup) -> None:
         action="append",
         default=[],
         metavar="FEEDBACK.sqlite",
-        help="also train on the samples people labelled in the web app (DIGITS_FEEDBACK_DB); repeatable "
-        "(default: none)",
+        help="also train on the samples people labelled in the web app (DIGITS_FEEDBACK_DB) that were approved "
+        "in review (python -m model.feedback review); repeatable (default: none)",
+    )
+    src.add_argument(
+        "--extra-pending",
+        action="store_true",
+        help="with --extra: the samples still pending review train too; rejected ones never do "
+        "(default: approved ones only)",
     )
     src.add_argument(
         "--extra-repeat",
@@ -452,6 +458,8 @@ def _train(args: argparse.Namespace, checkpoints: CheckpointFile) -> int:
         net, state = resumed.network(), resumed.sgd_state()
     say(_network_line(net, args, eta_is_default))
     say(_data_line(inputs, args))
+    for line in _left_out_lines(inputs):
+        say(line)
     if resumed is not None:
         say(f"resuming from {args.resume} after epoch {len(resumed.history)} of {args.epochs}")
     run = train_network(net, state, inputs, args, say, checkpoints, config, resumed)
@@ -520,16 +528,22 @@ class Inputs:
     images: int  # the training images there were to split: after --train-limit, before the split
     validation_is_default: bool  # whether default_validation chose the validation size
     sha256: dict[str, str]  # of every input file, by path
+    left_out: dict[Path, dict[str, int]] = field(default_factory=dict)  # --extra samples of other statuses, by status
 
 
 def load_inputs(args: argparse.Namespace) -> Inputs:
     """Read (and with --download, fetch) the data and split off the validation images, setting
     ``args.validation`` when it was not given; raises ``DataError`` for data that cannot be read
     or used, and ``UsageError`` for a --validation that leaves nothing to train on."""
-    extras = [feedback.read_samples(path) for path in args.extra]
+    statuses = _extra_statuses(args)
+    extras = [feedback.read_samples(path, statuses) for path in args.extra]
+    left_out = {}
     for extra in extras:
+        path = extra.sources[0]
+        counts = feedback.status_counts(path)
+        left_out[path] = {status: n for status, n in counts.items() if status not in statuses and n}
         if not len(extra):
-            raise data.DataError(extra.sources[0], None, "has no feedback samples yet")
+            raise data.DataError(path, None, _no_extra_samples(path, counts, statuses))
     if args.download is not None:
         download.download_mnist(args.download)
         args.data = args.download
@@ -554,8 +568,43 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     validation = (data.to_columns(images[val_idx], args.dtype), labels[val_idx]) if len(val_idx) else None
     sha256 = {str(p): _sha256(p) for p in _inputs(train_set, test_set, kaggle_test)}
     return Inputs(
-        train_set, test_set, kaggle_test, extras, X, y, validation, len(images), validation_is_default, sha256
+        train_set, test_set, kaggle_test, extras, X, y, validation, len(images), validation_is_default, sha256, left_out
     )
+
+
+def _extra_statuses(args: argparse.Namespace) -> tuple[str, ...]:
+    return (feedback.APPROVED, feedback.PENDING) if args.extra_pending else (feedback.APPROVED,)
+
+
+def _no_extra_samples(path: Path, counts: dict[str, int], statuses: tuple[str, ...]) -> str:
+    if not sum(counts.values()):
+        return "has no feedback samples yet"
+    message = f"has no {' or '.join(statuses)} feedback samples"
+    if counts[feedback.PENDING] and feedback.PENDING not in statuses:
+        pending = counts[feedback.PENDING]
+        return f"{message}: {pending:,} {'is' if pending == 1 else 'are'} pending review; {_pending_advice(path)}"
+    return f"{message} ({counts[feedback.REJECTED]:,} rejected, which never train)"
+
+
+def _pending_advice(path: Path) -> str:
+    return (
+        f"see them with {feedback.review_command(path, '--list')} and approve them with --approve IDS or "
+        "--approve-all, or train on them unreviewed with --extra-pending"
+    )
+
+
+def _left_out_lines(inputs: Inputs) -> list[str]:
+    """A line for each --extra database of which some samples do not train, and what to do about it."""
+    lines = []
+    for path, counts in inputs.left_out.items():
+        if counts.get(feedback.PENDING):
+            pending = counts[feedback.PENDING]
+            samples = f"{pending:,} feedback sample{'s' * (pending != 1)}"
+            lines.append(f"{path}: left out {samples} pending review; {_pending_advice(path)}")
+        if counts.get(feedback.REJECTED):
+            rejected = counts[feedback.REJECTED]
+            lines.append(f"{path}: left out {rejected:,} rejected feedback sample{'s' * (rejected != 1)}")
+    return lines
 
 
 def build_network(args: argparse.Namespace, start: Network | None) -> tuple[Network, SGDState]:
@@ -860,6 +909,7 @@ def _run_metrics(args: argparse.Namespace, net: Network, inputs: Inputs, run: Tr
                 "samples": len(extra),
                 "sha256": _samples_sha256(extra),
                 "repeat": args.extra_repeat,
+                "statuses": list(_extra_statuses(args)),
             }
             for extra in inputs.extras
         ],

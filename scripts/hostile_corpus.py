@@ -1,34 +1,64 @@
-"""A corpus of hostile and malformed requests to ``POST /predict`` (and a few to other routes).
+"""A corpus of hostile and malformed requests to ``POST /predict``, ``/api/feedback``, the review
+page (``/review``) and a few other routes.
 
 Each ``Case`` is one HTTP/1.1 request sent over a raw socket (``send``), so that it can lie about
 its length, use chunked transfer encoding, trickle its body, or hang up half-way. ``expected`` is
 the set of statuses a correct server may answer with: the documented 4xx, or 200 where the image
 is odd but valid; an empty set means no answer: the client hangs up, or it is too slow and the
 server closes the connection without one (headers not in within gunicorn's keepalive).
+``codes``, when given, narrows the error codes the answer may carry (``expired_sample``, not any
+400); ``page`` says the app answers as the review page (HTML), not with the JSON error.
+
+The sample-token and review cases carry what a server configured with ``server_env`` (the secret
+keys ``SECRET_KEYS``, newest first, and ``ADMIN_TOKEN``) hands out: tokens for real readings,
+signed now, long ago, in the future or under other keys, and review sessions, a visitor's and
+the admin's (``Issued``, made by the app itself in this process with those settings). The admin's
+session stands for the cookie a victim's browser attaches to a forged cross-site request; no
+case that carries it gets past a check. No case carries a token the server should store.
 
     python scripts/hostile_corpus.py OUTDIR
 
-writes each case's raw request to ``OUTDIR/<name>.http`` and an ``index.json`` describing them,
-for replaying by hand (e.g. ``nc 127.0.0.1 8000 < OUTDIR/png_bomb_100k_square.http``).
+writes each case's raw request to ``OUTDIR/<name>.http``, an ``index.json`` describing them and
+``server.env``, the settings to serve them to, for replaying by hand (e.g.
+``env $(cat OUTDIR/server.env) gunicorn wsgi:app``, then
+``nc 127.0.0.1 8000 < OUTDIR/png_bomb_100k_square.http``); its tokens expire with
+``DIGITS_SAMPLE_MAX_AGE`` (a day) and its review sessions after ``app.review.SESSION_HOURS``.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import functools
 import io
 import json
 import random
+import re
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
+from urllib.parse import urlencode
 
+from flask import Flask
+from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner
 from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app, review, samples  # noqa: E402
+from app.settings import DEFAULTS  # noqa: E402
+from model.shape import CLASSES  # noqa: E402
 
 # Put into every payload that carries text, and never allowed back in an answer.
 MARKER = "HOSTILE-7c1e-MARKER"
@@ -37,7 +67,7 @@ MARKER = "HOSTILE-7c1e-MARKER"
 MAX_BYTES = 2 * 1024 * 1024
 MAX_BODY = MAX_BYTES * 4 // 3 + 64 * 1024
 
-OK, BAD, TIMEOUT, TOO_LARGE, UNSUPPORTED, NO_DIGIT = 200, 400, 408, 413, 415, 422
+OK, BAD, FORBIDDEN, TIMEOUT, TOO_LARGE, UNSUPPORTED, NO_DIGIT = 200, 400, 403, 408, 413, 415, 422
 ANY_IMAGE_OUTCOME = frozenset({OK, BAD, TOO_LARGE, NO_DIGIT})  # a corrupted image may decode to anything
 
 Body = bytes | Callable[[], Iterable[bytes]]  # bytes, or a function giving the body lazily in pieces
@@ -64,6 +94,8 @@ class Case:
     hangup_after: int | None = None  # close the connection after this many body bytes, reading nothing
     half_close: bool = False  # shut down the sending side after the body, then read the answer
     app: bool = True  # answered by the app (so a 4xx is JSON), not refused by gunicorn itself
+    codes: frozenset[str] = frozenset()  # the error codes the answer may carry; empty: any of its status
+    page: bool = False  # answered by the review page: HTML, its errors too
     note: str = ""
 
     def head(self, host: str = "127.0.0.1", port: int = 8000) -> bytes:
@@ -107,14 +139,16 @@ class Answer:
     body: bytes
 
 
-def send(case: Case, host: str, port: int, timeout: float = 30.0) -> Answer | None:
+def send(case: Case, host: str, port: int, timeout: float = 30.0, source: str | None = None) -> Answer | None:
     """Send ``case`` to ``host:port`` and read the answer (None if the case hangs up, or the server
-    closes the connection without answering).
+    closes the connection without answering). ``source`` is the local address to send from (another
+    loopback address is another client to the rate limits).
 
     The body is sent by a second thread while this one reads, so that an early answer (a 413
     before a 50 MB body is through) is read before the server closes the connection.
     """
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    source_address = None if source is None else (source, 0)
+    with socket.create_connection((host, port), timeout=timeout, source_address=source_address) as sock:
         head = case.head(host, port)
         if case.hangup_after is not None:
             sock.sendall(head)
@@ -360,8 +394,6 @@ PDF = f"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% {MARKER}\ntrailer << /R
 
 
 def b64(data: bytes) -> str:
-    import base64
-
     return base64.b64encode(data).decode("ascii")
 
 
@@ -417,6 +449,144 @@ def zeros_stream(total: int, piece: int = 64 * 1024) -> Callable[[], Iterator[by
 
 
 # -------------------------------------------------------------------------------------------
+# What the server hands out: sample tokens and review sessions
+# -------------------------------------------------------------------------------------------
+
+# The secret keys of the server the corpus is made for, newest first (DIGITS_SECRET_KEY): the
+# first signs, both verify, as in the middle of a key rotation.
+SECRET_KEYS = ("hostile-corpus-key-2-current", "hostile-corpus-key-1-previous")
+# The key before those, rotated out once its tokens had expired: what it signed no longer verifies.
+RETIRED_KEY = "hostile-corpus-key-0-retired"
+# A key the server never had.
+OTHER_KEY = "hostile-corpus-key-of-another-server"
+ADMIN_TOKEN = "hostile-corpus-admin-token-0123456789"
+# Keys someone re-signing an altered token might try: common ones, and the admin token (not a signing key).
+GUESSED_KEYS = {"secret": "secret", "changeme": "changeme", "admin_token": ADMIN_TOKEN}
+SAMPLE_MAX_AGE: int = DEFAULTS["SAMPLE_MAX_AGE"]
+EVIL_ORIGIN = "https://evil.example"
+FORM = "application/x-www-form-urlencoded"
+_CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def server_env(secret_keys: Iterable[str] = SECRET_KEYS, admin_token: str = ADMIN_TOKEN) -> dict[str, str]:
+    """The settings of the server that the token and review cases are made for."""
+    return {"DIGITS_SECRET_KEY": ",".join(secret_keys), "DIGITS_ADMIN_TOKEN": admin_token}
+
+
+@dataclass(frozen=True)
+class Session:
+    """A review session: its cookie's value and the CSRF token its forms carry."""
+
+    cookie: str
+    csrf: str
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What a server with the corpus's settings hands out, or would have (``issue``). Every token
+    is for one real reading of ``digit_png``."""
+
+    reading: str  # the token of a /predict answer, issued now under the newest key
+    previous_key: str  # the same reading's token under the older key, which still verifies
+    expired: str  # issued an hour longer ago than the accepted age
+    expired_previous_key: str
+    refreshed: str  # the expired token with a current timestamp and its old signature
+    future: str  # dated a day from now
+    other_key: str  # signed under a key the server never had
+    retired_key: str  # signed under the key rotated out
+    altered: dict[str, str]  # the reading altered (another prediction, inverted pixels), re-signed per guessed key
+    altered_signature_kept: str  # the altered payload with the reading's own timestamp and signature
+    visitor: Session  # a visitor's, from GET /review
+    admin: Session  # the admin's, signed in
+    forged: Session  # signed in as the admin's would be, but signed under a guessed key
+
+
+@functools.cache
+def issue(
+    secret_keys: tuple[str, ...] = SECRET_KEYS, admin_token: str = ADMIN_TOKEN, sample_max_age: int = SAMPLE_MAX_AGE
+) -> Issued:
+    """Tokens and sessions made by the app itself, ``create_app`` with these settings in this
+    process (its feedback database in a temporary folder, never written), through its own routes
+    and ``app.samples``' functions; a token's time is moved with itsdangerous' clock."""
+    with tempfile.TemporaryDirectory(prefix="hostile-corpus-") as scratch:
+        server = _app(secret_keys, admin_token, Path(scratch))
+        answer = server.test_client().post("/predict", data=digit_png(), content_type="image/png")
+        if answer.status_code != OK:
+            raise RuntimeError(f"the app answers {answer.status_code} to a digit: {answer.get_data(as_text=True)}")
+        reading = answer.get_json()["sample"]
+        keys = samples.keys_of(server)
+        sample = samples.verify(reading, keys, sample_max_age)
+        now = int(time.time())
+        expired = _signed_at(now - sample_max_age - 3600, sample, keys)
+        altered = dataclasses.replace(sample, prediction=(sample.prediction + 1) % CLASSES, pixels=255 - sample.pixels)
+        _, issued_at, signature = reading.split(".")
+        expired_payload, _, expired_signature = expired.split(".")
+        return Issued(
+            reading=reading,
+            previous_key=samples.sign(sample, keys[1:]),
+            expired=expired,
+            expired_previous_key=_signed_at(now - sample_max_age - 3600, sample, keys[1:]),
+            refreshed=f"{expired_payload}.{issued_at}.{expired_signature}",
+            future=_signed_at(now + 24 * 3600, sample, keys),
+            other_key=samples.sign(sample, [OTHER_KEY]),
+            retired_key=samples.sign(sample, [RETIRED_KEY]),
+            altered={name: samples.sign(altered, [key]) for name, key in GUESSED_KEYS.items()},
+            altered_signature_kept=f"{samples.sign(altered, keys).split('.')[0]}.{issued_at}.{signature}",
+            visitor=_visitor(server),
+            admin=_signed_in(server, admin_token),
+            forged=_signed_in(_app((OTHER_KEY,), admin_token, Path(scratch)), admin_token),
+        )
+
+
+def _app(secret_keys: Iterable[str], admin_token: str, scratch: Path) -> Flask:
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": list(secret_keys),
+            "ADMIN_TOKEN": admin_token,
+            "FEEDBACK_DB": str(scratch / "feedback.sqlite"),
+            "RATE_LIMITS": "off",
+        }
+    )
+
+
+def _signed_at(when: int, sample: samples.Sample, keys: Sequence[samples.Key]) -> str:
+    """``sample``'s token as ``samples.sign`` would have issued it at ``when`` (a Unix time)."""
+    with mock.patch.object(TimestampSigner, "get_timestamp", lambda self: when):
+        return samples.sign(sample, keys)
+
+
+def _csrf_of(html: str) -> str:
+    found = _CSRF_FIELD.search(html)
+    if found is None:
+        raise RuntimeError("the review page has no form with a CSRF token")
+    return found[1]
+
+
+def _cookie_of(client: FlaskClient) -> str:
+    cookie = client.get_cookie(review.COOKIE, path="/review")
+    if cookie is None:
+        raise RuntimeError("the review page set no session cookie")
+    return cookie.value
+
+
+def _visitor(server: Flask) -> Session:
+    client = server.test_client()
+    page = client.get("/review")
+    return Session(_cookie_of(client), _csrf_of(page.get_data(as_text=True)))
+
+
+def _signed_in(server: Flask, admin_token: str) -> Session:
+    client = server.test_client()
+    page = client.get("/review")
+    signed = client.post("/review/sign-in", data={"csrf": _csrf_of(page.get_data(as_text=True)), "token": admin_token})
+    if signed.status_code != 303:
+        raise RuntimeError(f"signing in with the admin token was answered {signed.status_code}")
+    gallery = client.get("/review")
+    return Session(_cookie_of(client), _csrf_of(gallery.get_data(as_text=True)))
+
+
+# -------------------------------------------------------------------------------------------
 # The corpus
 # -------------------------------------------------------------------------------------------
 
@@ -439,6 +609,8 @@ def _case(
     pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
     if content_type is not None:
         pairs.insert(0, ("Content-Type", content_type))
+    if "codes" in options:
+        options["codes"] = frozenset(options["codes"])
     return Case(name, method, path, tuple(pairs), body, frozenset(expected), **options)
 
 
@@ -591,6 +763,311 @@ def feedback_cases() -> list[Case]:
         _case("explain_png_bomb", png_bomb(60_000, 2), "image/png", [TOO_LARGE], path="/api/explain"),
         _case("explain_truncated_png", digit_png()[:200], "image/png", path="/api/explain"),
         _case("explain_unknown_model", digit_png(), "image/png", path=f"/api/explain?model={MARKER}"),
+    ]
+
+
+def token_cases(issued: Issued) -> list[Case]:
+    """POST /api/feedback with tokens of real readings: expired, dated ahead, signed under a key the
+    server does not have (another, a guessed one, one rotated out), altered; and a fresh real token
+    with everything else wrong. None of them may be stored."""
+    j = "application/json"
+    real = issued.reading
+    payload, issued_at, signature = real.split(".")
+    changed = signature[:10] + ("B" if signature[10] == "A" else "A") + signature[11:]
+
+    def feedback(name: str, token: object, codes: Iterable[str], label: object = 3, **options) -> Case:
+        body = json_body({"sample": token, "label": label})
+        return _case(
+            f"feedback_{name}", body, j, options.pop("expected", [BAD]), path="/api/feedback", codes=codes, **options
+        )
+
+    def real_body(**fields: object) -> bytes:
+        return json_body({"sample": real, **fields})
+
+    return [
+        feedback("token_expired", issued.expired, ["expired_sample"]),
+        feedback("token_expired_previous_key", issued.expired_previous_key, ["expired_sample"]),
+        feedback("token_expired_timestamp_refreshed", issued.refreshed, ["invalid_sample"]),
+        feedback("token_from_the_future", issued.future, ["invalid_sample"]),
+        feedback("token_other_servers_key", issued.other_key, ["invalid_sample"]),
+        feedback("token_rotated_out_key", issued.retired_key, ["invalid_sample"]),
+        *(
+            feedback(f"token_altered_resigned_{name}", token, ["invalid_sample"])
+            for name, token in issued.altered.items()
+        ),
+        feedback("token_altered_signature_kept", issued.altered_signature_kept, ["invalid_sample"]),
+        feedback("token_signature_cut_short", real[:-1], ["invalid_sample"]),
+        feedback("token_signature_one_char_changed", f"{payload}.{issued_at}.{changed}", ["invalid_sample"]),
+        feedback("token_trailing_newline", real + "\n", ["invalid_sample"]),
+        feedback("token_is_review_session_cookie", issued.admin.cookie, ["invalid_sample"]),
+        # A token the server would take, with a request it must not.
+        feedback("real_token_label_10", real, ["invalid_label"], label=10),
+        feedback("real_token_label_negative", real, ["invalid_label"], label=-1),
+        feedback("real_token_label_true", real, ["invalid_label"], label=True),
+        feedback("real_token_label_float", real, ["invalid_label"], label=3.0),
+        feedback("real_token_label_string", real, ["invalid_label"], label="3"),
+        _case("feedback_real_token_no_label", real_body(), j, path="/api/feedback", codes=["missing_field"]),
+        _case(
+            "feedback_real_token_as_text",
+            real_body(label=3),
+            "text/plain",
+            [UNSUPPORTED],
+            path="/api/feedback",
+        ),
+        _case(
+            "feedback_real_token_form_encoded",
+            form(("sample", real), ("label", "3")),
+            FORM,
+            [UNSUPPORTED],
+            path="/api/feedback",
+        ),
+        _case(
+            "feedback_real_token_body_over_limit",
+            real_body(label=3, note=MARKER * 500),
+            j,
+            [TOO_LARGE],
+            path="/api/feedback",
+        ),
+        _case(
+            "feedback_real_token_half_close_short",
+            real_body(label=3)[:-20],
+            j,
+            headers={"Content-Length": str(len(real_body(label=3)))},
+            half_close=True,
+            path="/api/feedback",
+        ),
+        _case(
+            "feedback_real_token_hangup_mid_body",
+            real_body(label=3),
+            j,
+            (),
+            hangup_after=len(real_body(label=3)) - 20,
+            path="/api/feedback",
+        ),
+    ]
+
+
+def form(*fields: tuple[str, str]) -> bytes:
+    """An application/x-www-form-urlencoded body, as a browser sends a form."""
+    return urlencode(fields).encode("ascii")
+
+
+CROSS_SITE = {"Origin": EVIL_ORIGIN, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+# Row 1: in tests/test_hostile.py the one sample stored, a person's real reading, which must stay pending.
+TARGET = ("ids", "1")
+
+
+def _review(
+    name: str,
+    body: Body = b"",
+    expected: Iterable[int] = (FORBIDDEN,),
+    codes: Iterable[str] = (),
+    *,
+    path: str = "/review/decide",
+    cookie: str | None = None,
+    content_type: str | None = FORM,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    **options,
+) -> Case:
+    """A request to the review page, with the session cookie ``cookie``; answered as the page."""
+    pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+    if cookie is not None:
+        pairs.append(("Cookie", f"{review.COOKIE}={cookie}"))
+    options.setdefault("page", True)
+    return _case(name, body, content_type, expected, path=path, headers=pairs, codes=codes, **options)
+
+
+def sign_in_cases(issued: Issued, admin_token: str) -> list[Case]:
+    """The admin token guessed, and the right one sent in ways the page does not take. Each of
+    these counts against the sign-in budget, as does the slow one in ``slow_cases``."""
+    visitor, page = issued.visitor, "/review/sign-in"
+
+    def attempt(name: str, body: bytes, codes: Iterable[str], **options) -> Case:
+        options.setdefault("cookie", visitor.cookie)
+        return _review(
+            f"review_sign_in_{name}", body, options.pop("expected", [FORBIDDEN]), codes, path=page, **options
+        )
+
+    def guess(*tokens: str) -> bytes:
+        return form(("csrf", visitor.csrf), *(("token", token) for token in tokens))
+
+    return [
+        attempt("wrong_token", guess(MARKER), ["sign_in_failed"]),
+        attempt("empty_token", guess(""), ["sign_in_failed"]),
+        attempt("wrong_then_right_token", guess(MARKER, admin_token), ["sign_in_failed"]),
+        attempt("token_11kb", guess(MARKER * 600), ["sign_in_failed"]),
+        attempt("token_over_form_limit", guess(MARKER * 1000), ["too_large"], expected=[TOO_LARGE]),
+        attempt("non_ascii_token", guess("\u00e9" * 20 + "\u202e\u0000" + MARKER), ["sign_in_failed"]),
+        # Not UTF-8: the form cannot be read, so its CSRF token is not there either.
+        attempt(
+            "raw_invalid_utf8",
+            form(("csrf", visitor.csrf)) + b"&token=\xff\xfe" + MARKER.encode(),
+            ["sign_in_failed", "csrf_failed"],
+        ),
+        attempt(
+            "right_token_as_json",
+            json_body({"csrf": visitor.csrf, "token": admin_token}),
+            ["csrf_failed"],
+            content_type="application/json",
+        ),
+        attempt("right_token_no_csrf", form(("token", admin_token)), ["csrf_failed"]),
+        attempt("right_token_no_session", guess(admin_token), ["csrf_failed"], cookie=None),
+        # Login CSRF: another site signing the browser in.
+        attempt("right_token_cross_site", guess(admin_token), ["csrf_failed"], headers=CROSS_SITE),
+    ]
+
+
+def review_cases(issued: Issued) -> list[Case]:
+    """Decisions forged from another site (with the admin's cookie, as the browser would attach it,
+    a forged one, or none), without or with the wrong CSRF token, with sessions that are not the
+    admin's, oversized, or asking what the page does not offer; filters of the gallery it does not
+    offer; wrong methods. None may change a sample."""
+    admin, visitor, forged = issued.admin, issued.visitor, issued.forged
+    unsigned = base64.urlsafe_b64encode(json.dumps({"admin": "0" * 64, "csrf": MARKER}).encode()).decode().rstrip("=")
+
+    def decide(*fields: tuple[str, str], csrf: str | None = admin.csrf, decision: str = "approve") -> bytes:
+        extra = () if csrf is None else (("csrf", csrf),)
+        return form(*fields, ("decision", decision), *extra)
+
+    def as_admin(name: str, body: Body, codes: Iterable[str], expected: Iterable[int] = (FORBIDDEN,), **options):
+        return _review(f"review_{name}", body, expected, codes, cookie=admin.cookie, **options)
+
+    many = [("ids", str(k)) for k in range(1, 2001)]
+    return [
+        # From another site: the browser says so (Origin, Sec-Fetch-Site), whatever cookie it carries.
+        as_admin("decide_cross_site_origin", decide(TARGET), ["csrf_failed"], headers={"Origin": EVIL_ORIGIN}),
+        as_admin("decide_cross_site_fetch", decide(TARGET), ["csrf_failed"], headers={"Sec-Fetch-Site": "cross-site"}),
+        as_admin("decide_cross_site_reject", decide(TARGET, decision="reject"), ["csrf_failed"], headers=CROSS_SITE),
+        as_admin(
+            "decide_same_site_subdomain",
+            decide(TARGET),
+            ["csrf_failed"],
+            headers={"Origin": "http://evil.localhost", "Sec-Fetch-Site": "same-site"},
+        ),
+        as_admin("decide_origin_null", decide(TARGET), ["csrf_failed"], headers={"Origin": "null"}),
+        as_admin("decide_origin_other_port", decide(TARGET), ["csrf_failed"], headers={"Origin": "http://127.0.0.1:1"}),
+        as_admin(
+            "sign_out_cross_site",
+            form(("csrf", admin.csrf)),
+            ["csrf_failed"],
+            path="/review/sign-out",
+            headers=CROSS_SITE,
+        ),
+        _review(
+            "review_decide_cross_site_forged_cookie",
+            decide(TARGET, csrf=forged.csrf),
+            codes=["csrf_failed"],
+            cookie=forged.cookie,
+            headers=CROSS_SITE,
+        ),
+        _review(
+            "review_decide_cross_site_no_cookie", decide(TARGET, csrf=MARKER), codes=["csrf_failed"], headers=CROSS_SITE
+        ),
+        # From this site, but not the admin's session.
+        _review(
+            "review_decide_forged_cookie", decide(TARGET, csrf=forged.csrf), codes=["signed_out"], cookie=forged.cookie
+        ),
+        _review("review_decide_unsigned_cookie", decide(TARGET, csrf=MARKER), codes=["signed_out"], cookie=unsigned),
+        _review(
+            "review_decide_sample_token_as_cookie",
+            decide(TARGET, csrf=MARKER),
+            codes=["signed_out"],
+            cookie=issued.reading,
+        ),
+        _review(
+            "review_decide_visitor_session",
+            decide(TARGET, csrf=visitor.csrf),
+            codes=["signed_out"],
+            cookie=visitor.cookie,
+        ),
+        _review("review_decide_no_cookie", decide(TARGET, csrf=visitor.csrf), codes=["signed_out"]),
+        # The admin's session, without the page's CSRF token.
+        as_admin("decide_no_csrf", decide(TARGET, csrf=None), ["csrf_failed"]),
+        as_admin("decide_wrong_csrf", decide(TARGET, csrf=MARKER), ["csrf_failed"]),
+        as_admin("decide_csrf_of_the_visitor", decide(TARGET, csrf=visitor.csrf), ["csrf_failed"]),
+        as_admin(
+            "decide_csrf_in_query", decide(TARGET, csrf=None), ["csrf_failed"], path=f"/review/decide?csrf={admin.csrf}"
+        ),
+        as_admin(
+            "decide_as_json",
+            json_body({"ids": [1], "decision": "approve", "csrf": admin.csrf}),
+            ["csrf_failed"],
+            content_type="application/json",
+        ),
+        # Oversized: more ids than a page, a form over the page's limit, framed or not.
+        as_admin("decide_49_ids", decide(*many[:49]), ["too_many_ids"], [BAD]),
+        as_admin("decide_2000_ids", decide(*many), ["too_many_ids", "too_large"], [BAD, TOO_LARGE]),
+        as_admin(
+            "decide_multipart_2000_ids",
+            multipart([(k, None, None, v.encode()) for k, v in [*many, ("decision", "approve"), ("csrf", admin.csrf)]]),
+            ["too_many_ids", "too_large"],
+            [BAD, TOO_LARGE],
+            content_type=MULTIPART,
+        ),
+        as_admin("decide_form_over_limit", decide(TARGET, ("note", MARKER * 1000)), ["too_large"], [TOO_LARGE]),
+        as_admin(
+            "decide_chunked_over_limit",
+            lambda: chunked(split(decide(TARGET, ("note", MARKER * 5000)), 4096)),
+            ["too_large"],
+            [TOO_LARGE],
+            headers=CHUNKED,
+        ),
+        as_admin(
+            "decide_content_length_huge", b"", ["too_large"], [TOO_LARGE], headers={"Content-Length": str(10**12)}
+        ),
+        # Decisions the page does not offer.
+        as_admin("decide_id_marker", decide(("ids", MARKER)), ["invalid_review"], [BAD]),
+        as_admin("decide_id_2_to_the_63", decide(("ids", str(2**63))), ["invalid_review"], [BAD]),
+        as_admin("decide_id_negative", decide(("ids", "-1")), ["invalid_review"], [BAD]),
+        as_admin("decide_id_fullwidth_digit", decide(("ids", "\uff11")), ["invalid_review"], [BAD]),
+        as_admin("decide_no_ids", decide(), ["invalid_review"], [BAD]),
+        as_admin("decide_decision_marker", decide(TARGET, decision=MARKER), ["invalid_review"], [BAD]),
+        as_admin("decide_decision_is_a_status", decide(TARGET, decision="approved"), ["invalid_review"], [BAD]),
+        as_admin("decide_status_filter_marker", decide(TARGET, ("status", MARKER)), ["invalid_review"], [BAD]),
+        as_admin(
+            "gallery_status_marker",
+            b"",
+            ["invalid_review"],
+            [BAD],
+            method="GET",
+            path=f"/review?status={MARKER}",
+            content_type=None,
+        ),
+        as_admin(
+            "gallery_page_huge",
+            b"",
+            ["invalid_review"],
+            [BAD],
+            method="GET",
+            path="/review?page=9999999999",
+            content_type=None,
+        ),
+        as_admin(
+            "gallery_order_script",
+            b"",
+            ["invalid_review"],
+            [BAD],
+            method="GET",
+            path=f"/review?order=%3Cscript%3E{MARKER}",
+            content_type=None,
+        ),
+        # Routing answers these before the review page does: the app's JSON errors.
+        _review(
+            "review_unknown_path", expected=[404], method="GET", path=f"/review/{MARKER}", content_type=None, page=False
+        ),
+        _review("review_get_decide", expected=[405], method="GET", content_type=None, page=False),
+        _review("review_put_page", form(TARGET), [405], method="PUT", path="/review", page=False),
+        _review(
+            "review_get_sign_out", expected=[405], method="GET", path="/review/sign-out", content_type=None, page=False
+        ),
+        _review(
+            "review_delete_sign_in",
+            expected=[405],
+            method="DELETE",
+            path="/review/sign-in",
+            content_type=None,
+            page=False,
+        ),
     ]
 
 
@@ -768,12 +1245,57 @@ def transport_cases() -> list[Case]:
     ]
 
 
-def slow_cases() -> list[Case]:
+def slow_cases(issued: Issued) -> list[Case]:
     """Clients too slow to be served, and header floods: each is cut off by a limit (the server's
     DIGITS_REQUEST_TIMEOUT and gunicorn's keepalive and header limits; a trickle here would take
     far longer than any of them)."""
     png = digit_png()
+    visitor = ("Cookie", f"{review.COOKIE}={issued.visitor.cookie}")
     return [
+        # A real token and a label a byte every half second: 408 at the deadline, nothing stored.
+        _case(
+            "feedback_slow_body_past_deadline",
+            json_body({"sample": issued.reading, "label": 3}),
+            "application/json",
+            [TIMEOUT],
+            path="/api/feedback",
+            pace=Pace(piece=1, delay=0.5),
+        ),
+        _review(
+            "review_sign_in_slow_body_past_deadline",
+            form(("csrf", issued.visitor.csrf), ("token", MARKER * 10)),
+            [TIMEOUT],
+            ["request_timeout"],
+            path="/review/sign-in",
+            cookie=issued.visitor.cookie,
+            pace=Pace(piece=1, delay=0.5),
+        ),
+        _review(
+            "review_header_flood_90_fields_of_8kb",
+            expected=[OK],
+            method="GET",
+            path="/review",
+            content_type=None,
+            headers=[(f"X-Flood-{i}", "a" * 8000) for i in range(90)],
+        ),
+        _review(
+            "review_header_flood_1000_fields",
+            expected=[BAD, 431],
+            method="GET",
+            path="/review",
+            content_type=None,
+            headers=[visitor, *((f"X-Flood-{i}", "x") for i in range(1000))],
+            app=False,
+            page=False,
+        ),
+        _review(
+            "review_cookie_8kb_of_garbage",
+            expected=[OK],
+            method="GET",
+            path="/review",
+            content_type=None,
+            headers=[("Cookie", f"{review.COOKIE}={MARKER * 420}")],
+        ),
         # A byte every half second of a declared 10 kB body: 408 at the body deadline, then closed.
         _case("slow_body_past_deadline", b"\x89" * 10_240, pace=Pace(piece=1, delay=0.5), expected=[TIMEOUT]),
         # Headers a byte every half second: closed without an answer once gunicorn's keepalive is up.
@@ -803,10 +1325,15 @@ def slow_cases() -> list[Case]:
     ]
 
 
-def corpus() -> list[Case]:
-    """Every case, each name once."""
-    cases = image_cases() + format_cases() + json_cases() + feedback_cases() + multipart_cases()
-    cases += header_cases() + transport_cases() + slow_cases()
+def corpus(
+    secret_keys: Sequence[str] = SECRET_KEYS, admin_token: str = ADMIN_TOKEN, sample_max_age: int = SAMPLE_MAX_AGE
+) -> list[Case]:
+    """Every case, each name once, the tokens and sessions for a server with these settings
+    (``server_env``; ``sample_max_age`` is its DIGITS_SAMPLE_MAX_AGE)."""
+    issued = issue(tuple(secret_keys), admin_token, sample_max_age)
+    cases = image_cases() + format_cases() + json_cases() + feedback_cases() + token_cases(issued)
+    cases += multipart_cases() + header_cases() + transport_cases()
+    cases += sign_in_cases(issued, admin_token) + review_cases(issued) + slow_cases(issued)
     names = [c.name for c in cases]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
@@ -821,6 +1348,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
+    (out / "server.env").write_text("".join(f"{name}={value}\n" for name, value in server_env().items()))
     index = []
     for case in corpus():
         size = 0
@@ -842,10 +1370,12 @@ def main(argv: list[str] | None = None) -> int:
                 "hangup_after": case.hangup_after,
                 "half_close": case.half_close,
                 "answered_by_app": case.app,
+                "codes": sorted(case.codes),
+                "answered_as_review_page": case.page,
             }
         )
     (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
-    print(f"{len(index)} cases written to {out}")
+    print(f"{len(index)} cases written to {out}, for a server with the settings in {out / 'server.env'}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """A real ``gunicorn wsgi:app`` on a free loopback port, for the tests, benchmarks and scripts.
 
 ``gunicorn(...)`` starts it as gunicorn.conf.py (or another config) configures it, but bound to
-127.0.0.1, with a feedback database and its error log in a temporary folder; it yields once
+127.0.0.1, with a feedback database and its error log in a temporary folder, and without rate
+limits unless asked for (what runs it measures something else, from one address); it yields once
 ``/healthz`` answers and stops the server (and waits for it) when the block ends.
 """
 
@@ -76,15 +77,17 @@ def gunicorn(
 ) -> Iterator[Server]:
     """The running server; see the module docstring.
 
-    ``env`` adds to (or, for ``DIGITS_FEEDBACK_DB``, replaces) the environment; ``workers``
-    overrides the config's count; ``settings_from_caller=False`` leaves the caller's ``DIGITS_*``
-    variables out, so the server runs on the defaults. The access log (one line a request) is
-    dropped; the error log goes to a file, so a chatty server never fills a pipe nobody reads.
+    ``env`` adds to (or, for ``DIGITS_FEEDBACK_DB`` and ``DIGITS_RATE_LIMITS``, replaces) the
+    environment; ``workers`` overrides the config's count; ``settings_from_caller=False`` leaves the
+    caller's ``DIGITS_*`` variables out, so the server runs on the defaults (rate limits off still).
+    The access log (one line a request) is dropped; the error log goes to a file, so a chatty server
+    never fills a pipe nobody reads.
     """
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="gunicorn-") as scratch:
         base = {k: v for k, v in os.environ.items() if settings_from_caller or not k.startswith("DIGITS_")}
-        env = {**base, "DIGITS_FEEDBACK_DB": str(Path(scratch) / "feedback.sqlite"), **(env or {})}
+        own = {"DIGITS_FEEDBACK_DB": str(Path(scratch) / "feedback.sqlite"), "DIGITS_RATE_LIMITS": "off"}
+        env = {**base, **own, **(env or {})}
         log_path = Path(scratch) / "gunicorn.log"
         command = [sys.executable, "-m", "gunicorn", "-c", str(config), "--bind", f"127.0.0.1:{port}"]
         if workers is not None:

@@ -9,7 +9,8 @@ the whole run. Meanwhile ``--probers`` clients post a drawn 7 to ``/predict`` on
 another. Prints how long the server kept each kind of slow client and what it answered them, and
 the probers' latency; exits 1 when a /predict failed, its p99 went over ``--p99-ms``, or a slow
 client stayed connected longer than its deadline (``--header-deadline``, ``--body-deadline``, each
-plus ``--margin``). Only for servers you run: it holds hundreds of connections open.
+plus ``--margin``). Only for servers you run: it holds hundreds of connections open. Every client
+here is one address, far over any budget a visitor has: run the server with ``DIGITS_RATE_LIMITS=off``.
 
 ``trickle`` and ``probe`` are what the tests (tests/test_slow_clients.py), the load benchmark
 (``benchmarks/load.py --slow N``) and the container check use.
@@ -262,6 +263,8 @@ def problems(
         found.append("no /predict request was answered")
     if sum(probed.failures.values()):
         found.append(f"{sum(probed.failures.values())} /predict requests failed")
+    if probed.failures["429"]:
+        found.append("the server rate-limits this client (429): run it with DIGITS_RATE_LIMITS=off for this check")
     if probed.count and probed.percentile(99) > p99_ms:
         found.append(f"/predict p99 {probed.percentile(99):.0f} ms is over {p99_ms:g} ms")
     for kind, deadline in ((HEADERS, header_deadline), (BODY, body_deadline)):

@@ -73,10 +73,10 @@ def dead_url() -> Iterator[str]:
 @pytest.fixture
 def app(tmp_path):
     """The app as ``create_app`` builds it, with the shipped models and a feedback database of
-    its own."""
+    its own, and no rate limits (tests/test_ratelimit.py turns them on)."""
     from app import create_app
 
-    return create_app({"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite")})
+    return create_app({"TESTING": True, "FEEDBACK_DB": str(tmp_path / "feedback.sqlite"), "RATE_LIMITS": "off"})
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from PIL import Image
 
 from app import create_app, samples
 from model.feedback import FeedbackError, FeedbackStore
-from model.shape import PIXELS
-from tests.support.canvas import drawn_digit
+from model.shape import PIXELS, SIDE
+from tests.support.canvas import drawn_digit, render_like_canvas
 from tests.support.server import gunicorn
 
 
@@ -54,6 +54,66 @@ def test_a_correction_is_stored_with_the_persons_label_and_can_be_changed(app, c
     again = client.post("/api/feedback", json={"sample": answer["sample"], "label": 1})
     assert again.status_code == 201 and again.get_json()["id"] == first.get_json()["id"]
     assert [(m, p, label) for m, p, label, _ in rows(app.config["FEEDBACK_DB"])] == [("seed", answer["label"], 1)]
+
+
+def strokes(*boxes: tuple[int, int, int, int]) -> np.ndarray:
+    """A (28, 28) uint8 drawing of bars (top, bottom, left, right), light on black, as MNIST."""
+    image = np.zeros((SIDE, SIDE), np.uint8)
+    for top, bottom, left, right in boxes:
+        image[top:bottom, left:right] = 255
+    return image
+
+
+# Drawings the shipped models read with some doubt (a plus sign, an L) besides ones they are sure of.
+DRAWINGS = {
+    "seven": lambda rng: drawn_digit("7"),
+    "zero": lambda rng: drawn_digit("0"),
+    "plus": lambda rng: render_like_canvas(strokes((13, 16, 6, 22), (6, 22, 13, 16)), rng),
+    "ell": lambda rng: render_like_canvas(strokes((6, 22, 8, 11), (19, 22, 8, 20)), rng),
+}
+
+
+@pytest.mark.parametrize("drawing", DRAWINGS)
+@pytest.mark.parametrize("model", ["digits", "seed"])
+def test_the_stored_confidence_is_the_readings(app, client, model, drawing):
+    """The review orders by the model's confidence in the reading a person answered: stored with the
+    sample, it is the /predict answer's, as far as the stored pixels allow: they are the network's
+    input rounded to bytes, which moves a reading's probabilities by up to about 0.02."""
+    store = FeedbackStore(app.config["FEEDBACK_DB"])
+    response = client.post(
+        f"/predict?model={model}", data=DRAWINGS[drawing](np.random.default_rng(0)), content_type="image/png"
+    )
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert client.post("/api/feedback", json={"sample": answer["sample"], "label": 4}).status_code == 201
+    [stored] = store.samples()
+    assert (stored.model, stored.prediction, stored.label, stored.status) == (model, answer["label"], 4, "pending")
+    assert stored.confidence == pytest.approx(answer["confidence"], abs=0.02)
+    # Exactly the model's probability for its reading of the stored pixels, as the trainer would see them.
+    network = app.extensions["digits.models"][model].network
+    probabilities = network.predict_proba(stored.pixels.reshape(PIXELS, 1) / 255)[:, 0]
+    assert stored.confidence == pytest.approx(float(probabilities[stored.prediction]), rel=1e-6)
+
+
+def test_a_sample_of_a_model_no_longer_served_is_stored_with_unknown_confidence(keyed):
+    app, client = keyed
+    sample = samples.new_sample(np.full(PIXELS, 0.5), 3, "retired")
+    response = client.post("/api/feedback", json={"sample": samples.sign(sample, [KEY]), "label": 5})
+    assert response.status_code == 201
+    [stored] = FeedbackStore(app.config["FEEDBACK_DB"]).samples()
+    assert (stored.model, stored.prediction, stored.label, stored.confidence) == ("retired", 3, 5, None)
+
+
+def test_a_new_label_for_a_reviewed_sample_sends_it_back_to_review(app, client):
+    answer = predict(client, "7")
+    assert client.post("/api/feedback", json={"sample": answer["sample"], "label": 7}).status_code == 201
+    store = FeedbackStore(app.config["FEEDBACK_DB"])
+    assert store.approve_all() == 1
+    response = client.post("/api/feedback", json={"sample": answer["sample"], "label": 1})
+    assert response.status_code == 201 and response.get_json()["label"] == 1
+    [stored] = store.samples()
+    assert (stored.label, stored.status) == (1, "pending")
+    assert store.counts() == {"pending": 1, "approved": 0, "rejected": 0}
 
 
 def altered(token: str) -> str:

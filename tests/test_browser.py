@@ -834,3 +834,76 @@ def test_feedback_that_cannot_be_stored_says_why_and_prediction_goes_on(open_pag
         expect_feedback_offered(page, "1")
         assert tab.watch.problems(allow_status=503) == []
         assert tab.watch.problems() != []  # the 503 was seen (and excused)
+
+
+# -- the review page ----------------------------------------------------------------------------------
+
+ADMIN_TOKEN = "browser-test-admin-token-0123"
+PICTURES_SHOWN = """() => [...document.querySelectorAll("#gallery img.sample-picture")].map((img) => [
+  img.complete && img.naturalWidth, img.naturalHeight, getComputedStyle(img).imageRendering, img.width])"""
+
+
+def review_statuses(database: Path) -> dict[int, str]:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        return dict(connection.execute("SELECT id, status FROM samples").fetchall())
+
+
+@pytest.mark.parametrize("screen", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_review_page_signs_in_shows_the_samples_and_approves_and_rejects_them(open_page, tmp_path, screen):
+    env = {
+        "DIGITS_FEEDBACK_DB": str(tmp_path / "review.sqlite"),
+        "DIGITS_SECRET_KEY": SECRET_KEY,
+        "DIGITS_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    with gunicorn(env=env, workers=1) as server:
+        tab = open_page(server.url, **screen)
+        page = tab.page
+        ids = []
+        for digit, label in [("7", 7), ("1", 4), ("0", 0)]:  # stored as the drawing page stores them
+            answer = page.request.post(
+                server.url + "/predict", data=drawn_digit(digit), headers={"Content-Type": "image/png"}
+            )
+            assert answer.status == 200
+            stored = page.request.post(
+                server.url + "/api/feedback", data={"sample": answer.json()["sample"], "label": label}
+            )
+            assert stored.status == 201
+            ids.append(stored.json()["id"])
+
+        page.goto(server.url + "/review")
+        expect(page.locator("#review")).to_have_attribute("data-view", "sign_in")
+        page.fill("#token", "not-the-admin-token-000")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#review-error")).to_have_text("That is not the admin token: sign-in failed.")
+        page.fill("#token", ADMIN_TOKEN)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#review")).to_have_attribute("data-view", "gallery")
+        cards = page.locator("#gallery > li.sample")
+        expect(cards).to_have_count(3)
+        assert [int(i) for i in cards.evaluate_all("(cards) => cards.map((c) => c.dataset.id)")] == ids[::-1]
+        # Each picture is the 28x28 image, shown 112 px wide with its pixels kept square.
+        assert page.evaluate(PICTURES_SHOWN) == [[SIDE, SIDE, "pixelated", 112]] * 3
+        corrected = page.locator(f"#sample-{ids[1]}")
+        expect(corrected.locator(".sample-label")).to_have_text("4")
+        expect(corrected.locator(".differs")).to_be_visible()
+        expect(corrected.locator(".sample-confidence")).to_have_text(re.compile(r"^\d+%$"))
+
+        page.get_by_role("button", name=f"Approve sample {ids[0]}").click()
+        expect(page.locator("#review-done")).to_have_text("1 sample approved.")
+        expect(cards).to_have_count(2)
+        assert review_statuses(server.feedback_db) == {ids[0]: "approved", ids[1]: "pending", ids[2]: "pending"}
+
+        page.locator("#select-all").check()  # review.js: every box of the page
+        expect(page.locator("#gallery input.pick:checked")).to_have_count(2)
+        expect(page.locator("#selected")).to_have_text("2 of 2 chosen")
+        page.get_by_role("button", name="Reject selected").click()
+        expect(page.locator("#review-done")).to_have_text("2 samples rejected.")
+        expect(page.locator("#review-empty")).to_have_text("No pending samples.")
+        assert review_statuses(server.feedback_db) == {ids[0]: "approved", ids[1]: "rejected", ids[2]: "rejected"}
+
+        page.get_by_role("link", name=re.compile(r"^All")).click()
+        expect(cards).to_have_count(3)
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.locator("#review")).to_have_attribute("data-view", "sign_in")
+        # The one 403 was the wrong token's, and Chrome's console line for it.
+        assert tab.watch.problems(allow_status=403) == []

@@ -320,6 +320,7 @@ def test_fine_tuning_on_feedback_learns_a_confusing_style(mnist_dir, tmp_path, c
     mirrored_threes = train_set.images[train_set.labels == 3][:100, :, ::-1]
     database = tmp_path / "feedback.sqlite"
     assert give_feedback(database, mirrored_threes, 3) <= 10
+    assert feedback.FeedbackStore(database).approve_all() == 100
 
     shipped = Network.load(SHIPPED)
     out = tmp_path / "mine.npz"
@@ -330,7 +331,12 @@ def test_fine_tuning_on_feedback_learns_a_confusing_style(mnist_dir, tmp_path, c
     metrics = json.loads(out.with_suffix(".metrics.json").read_text())
     assert metrics["config"]["extra"] == [str(database)]
     [record] = metrics["feedback"]
-    assert (record["path"], record["samples"], record["repeat"]) == (str(database), 100, 10)
+    assert (record["path"], record["samples"], record["repeat"], record["statuses"]) == (
+        str(database),
+        100,
+        10,
+        ["approved"],
+    )
 
     stored = feedback.read_samples(database)
     assert np.mean(tuned.predict(data.to_columns(stored.images)) == 3) >= 0.95
@@ -344,23 +350,49 @@ def test_fine_tuning_on_feedback_learns_a_confusing_style(mnist_dir, tmp_path, c
     assert before - after <= 0.003, f"MNIST test accuracy fell from {before:.2%} to {after:.2%}"
 
 
+def stored_with_statuses(database: Path, *statuses: str) -> Path:
+    """A feedback database with one all-white sample of each of ``statuses``."""
+    store = feedback.FeedbackStore(database)
+    for k, status in enumerate(statuses):
+        store.set_status([store.add(f"s{k}", np.full((28, 28), 255, np.uint8), 1, "digits", 8)], status)
+    return database
+
+
 @pytest.mark.parametrize(
-    ("setup", "message"),
+    ("setup", "options", "message"),
     [
-        (lambda path: None, "no such feedback database"),
-        (lambda path: path.write_bytes(b"SQLite format 2\0" * 64), "cannot read it as a feedback database"),
-        (empty_feedback_database, "has no feedback samples yet"),
+        (lambda path: None, [], "no such feedback database"),
+        (lambda path: path.write_bytes(b"SQLite format 2\0" * 64), [], "cannot read it as a feedback database"),
+        (empty_feedback_database, [], "has no feedback samples yet"),
+        (
+            lambda path: stored_with_statuses(path, "pending", "pending", "rejected"),
+            [],
+            "has no approved feedback samples: 2 are pending review; see them with python -m model.feedback review "
+            "{database} --list and approve them with --approve IDS or --approve-all, or train on them unreviewed "
+            "with --extra-pending",
+        ),
+        (
+            lambda path: stored_with_statuses(path, "rejected"),
+            [],
+            "has no approved feedback samples (1 rejected, which never train)",
+        ),
+        (
+            lambda path: stored_with_statuses(path, "rejected", "rejected"),
+            ["--extra-pending"],
+            "has no approved or pending feedback samples (2 rejected, which never train)",
+        ),
     ],
-    ids=["missing", "not-a-database", "empty"],
+    ids=["missing", "not-a-database", "empty", "only-pending", "only-rejected", "only-rejected-with-pending"],
 )
-def test_bad_extra_exits_1_with_one_clear_line(tmp_path, capsys, setup, message):
+def test_bad_extra_exits_1_with_one_clear_line(tmp_path, capsys, setup, options, message):
     folder = tiny_mnist(tmp_path / "mnist")
     database = tmp_path / "feedback.sqlite"
     setup(database)
-    status = train.main(["--data", str(folder), "--extra", str(database), "--out", str(tmp_path / "w.npz")])
+    argv = ["--data", str(folder), "--extra", str(database), *options, "--out", str(tmp_path / "w.npz")]
+    status = train.main(argv)
     err = capsys.readouterr().err
     assert status == 1
-    assert message in err and str(database) in err and err.count("\n") == 1
+    assert message.format(database=database) in err and str(database) in err and err.count("\n") == 1
     assert not (tmp_path / "w.npz").exists()
 
 
@@ -372,6 +404,7 @@ def test_extra_samples_train_but_never_validate(tmp_path, capsys, monkeypatch):
     store = feedback.FeedbackStore(database)
     for k in range(7):  # all-white images: nothing like tiny_mnist's bars
         store.add(f"s{k}", np.full((28, 28), 255, np.uint8), 1, "digits", 8)
+    store.approve_all()
     seen = {}
     real_sgd = Network.SGD
 
@@ -390,6 +423,52 @@ def test_extra_samples_train_but_never_validate(tmp_path, capsys, monkeypatch):
     assert X.shape == (784, 271) and white.sum() == 21
     assert (y[white] == 8).all()
     assert not np.all(X_val == 1, axis=0).any()
+
+
+@pytest.mark.parametrize("pending_too", [False, True], ids=["approved", "extra-pending"])
+def test_extra_takes_approved_samples_and_says_what_it_left_out(tmp_path, capsys, monkeypatch, pending_too):
+    """Approved samples train; pending ones only with --extra-pending, and otherwise the run says
+    how many it left out and how to approve them; rejected ones never. Each status has its own
+    grey level and label, so the training columns show which came in."""
+    folder = tiny_mnist(tmp_path / "mnist")
+    database = tmp_path / "feedback.sqlite"
+    store = feedback.FeedbackStore(database)
+    kinds = {"approved": (255, 8, 4), "pending": (170, 6, 3), "rejected": (85, 2, 2)}  # grey, label, how many
+    for status, (grey, label, count) in kinds.items():
+        for k in range(count):
+            row = store.add(f"{status}{k}", np.full((28, 28), grey, np.uint8), 1, "digits", label)
+            store.set_status([row], status)
+    seen = {}
+    real_sgd = Network.SGD
+
+    def watched(self, training_data, *args, **kwargs):
+        seen["training"] = training_data
+        return real_sgd(self, training_data, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "SGD", watched)
+    out = tmp_path / "w.npz"
+    argv = ["--data", str(folder), "--validation", "50", "--hidden", "10", "--epochs", "1", "--extra", str(database)]
+    assert train.main([*argv, *(["--extra-pending"] if pending_too else []), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    X, y = seen["training"]
+    columns = {status: np.all(np.isclose(X, grey / 255), axis=0) for status, (grey, _, _) in kinds.items()}
+    assert columns["approved"].sum() == 4 and (y[columns["approved"]] == 8).all()
+    assert columns["pending"].sum() == (3 if pending_too else 0) and (y[columns["pending"]] == 6).all()
+    assert columns["rejected"].sum() == 0
+    samples = 7 if pending_too else 4
+    assert f"{250 + samples} training and 50 validation images (with {samples} feedback samples x 1)" in printed
+    advice = (
+        f"{database}: left out 3 feedback samples pending review; see them with python -m model.feedback review "
+        f"{database} --list and approve them with --approve IDS or --approve-all, or train on them unreviewed "
+        "with --extra-pending\n"
+    )
+    assert (advice in printed) == (not pending_too)
+    assert f"{database}: left out 2 rejected feedback samples\n" in printed
+    [record] = json.loads(out.with_suffix(".metrics.json").read_text())["feedback"]
+    assert (record["samples"], record["statuses"]) == (
+        samples,
+        ["approved", "pending"] if pending_too else ["approved"],
+    )
 
 
 # -- defaults that work the first time: the learning rate, the validation split, presets, help --------
@@ -723,6 +802,7 @@ def three_samples(database: Path, k: int = 3) -> Path:
     store = feedback.FeedbackStore(database)
     for i in range(k):
         store.add(f"s{i}", np.full((28, 28), 255, np.uint8), 1, "digits", 8)
+    store.approve_all()
     return database
 
 

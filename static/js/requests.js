@@ -68,6 +68,8 @@ export function predictErrorText(status, data, image) {
       413: "The image is too large.",
       415: "That kind of file is not accepted; use PNG, JPEG, GIF, BMP or WebP.",
       422: "No digit found.",
+      // The app's own 429 says how long to wait ("too many readings: try again in 40 s"); a proxy's may not.
+      429: "Too many readings: wait a minute and try again.",
     }[status] || `The server answered with an error (${status}).`;
   }
   text = sentence(text);

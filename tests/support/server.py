@@ -15,6 +15,7 @@ __all__ = ["Server", "configured", "free_port", "gunicorn"]
 @contextlib.contextmanager
 def gunicorn(env: Mapping[str, str] | None = None, workers: int = 2, timeout: float = 60) -> Iterator[Server]:
     """``gunicorn wsgi:app`` as gunicorn.conf.py configures it, on 127.0.0.1, with its own feedback
-    database unless ``env`` names one; stopped when the block ends."""
+    database unless ``env`` names one and no rate limits unless ``env`` gives ``DIGITS_RATE_LIMITS``;
+    stopped when the block ends."""
     with serve.gunicorn(env=env, workers=workers, timeout=timeout) as server:
         yield server
