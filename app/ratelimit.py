@@ -1,6 +1,7 @@
 """Rate limits: a budget per client on each route that does work, shared by every gunicorn worker.
 
-Budgets, by name (``DEFAULT_LIMITS``, in the `limits` package's notation), each counted per client:
+Budgets, by name (``BUDGETS``: default limits in the `limits` package's notation, and what a 429
+says), each counted per client:
 
 - ``predict`` (``POST /predict``) and ``explain`` (``POST /api/explain``): 120 a minute, 2,400 an
   hour. The page reads the drawing 250 ms after every stroke, and asks for the explanation after
@@ -26,6 +27,10 @@ budget and what a client gets is at most 2. (A fixed window would allow those 2 
 instant, around a window's boundary.) A refused request is not counted (unless another worker
 took a longer limit's last place in the same instant), so a client that keeps knocking is let in as
 soon as its weighted count allows, which ``Retry-After`` says to the second.
+
+Counted where: ``limit`` decorates a view, and counts before the view reads the body; a view that
+must refuse some requests before they count (the review page's sign-in: a form sent from another
+site must not spend the admin's budget) calls ``spend`` itself once they have passed.
 
 Shared across workers: gunicorn.conf.py preloads the app, so ``create_app`` runs in the master and
 the table, an anonymous shared ``mmap`` viewed as a NumPy array of fixed-size slots (a key's hash,
@@ -60,6 +65,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -72,21 +78,25 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from app.errors import fail
 
 OFF = "off"
-DEFAULT_LIMITS: dict[str, str] = {
-    "predict": "120/minute;2400/hour",
-    "explain": "120/minute;2400/hour",
-    "feedback": "30/minute;500/hour",
-    "sign_in": "5/minute;30/hour",
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One budget's declaration: its default ``limits`` (the `limits` notation, several joined by ``;``)
+    and what a 429 says before "try again in ..." (``refusal``; the drawing page shows it as it is)."""
+
+    limits: str
+    refusal: str
+
+
+BUDGETS: dict[str, Budget] = {
+    "predict": Budget("120/minute;2400/hour", "too many readings"),
+    "explain": Budget("120/minute;2400/hour", "too many readings"),
+    "feedback": Budget("30/minute;500/hour", "too much feedback at once"),
+    "sign_in": Budget("5/minute;30/hour", "too many sign-in attempts"),
 }
 # The default of the RATE_LIMITS setting: every budget spelled out, so the README's table shows them.
-DEFAULT_SETTING = ",".join(f"{name}={limits}" for name, limits in DEFAULT_LIMITS.items())
-# What a 429 says, before "try again in ..."; the page shows it as it is.
-REFUSALS: dict[str, str] = {
-    "predict": "too many readings",
-    "explain": "too many readings",
-    "feedback": "too much feedback at once",
-    "sign_in": "too many sign-in attempts",
-}
+DEFAULT_SETTING = ",".join(f"{name}={budget.limits}" for name, budget in BUDGETS.items())
 EXTENSION = "digits.ratelimit"
 
 Budgets = dict[str, tuple[RateLimitItem, ...]]  # by name; an empty tuple is a budget turned off
@@ -97,10 +107,10 @@ Budgets = dict[str, tuple[RateLimitItem, ...]]  # by name; an empty tuple is a b
 
 def budgets(setting: str) -> Budgets:
     """The budgets ``setting`` (``DIGITS_RATE_LIMITS``' form) configures, each with its limits shortest
-    window first; names it leaves out keep ``DEFAULT_LIMITS``. Raises ``ValueError`` saying what is wrong."""
+    window first; names it leaves out keep their defaults (``BUDGETS``). Raises ``ValueError`` saying what is wrong."""
     text = setting.strip()
     if text.lower() == OFF:
-        return {name: () for name in DEFAULT_LIMITS}
+        return {name: () for name in BUDGETS}
     given: dict[str, str] = {}
     for entry in text.split(","):
         name, equals, limits = (part.strip() for part in entry.partition("="))
@@ -109,12 +119,12 @@ def budgets(setting: str) -> Budgets:
                 f"has {entry.strip()!r}, which names no budget: write name=LIMITS, and join several limits of "
                 "one budget with ';' (predict=60/minute;600/hour)"
             )
-        if name not in DEFAULT_LIMITS:
-            raise ValueError(f"names no budget {name!r}: the budgets are {', '.join(DEFAULT_LIMITS)}")
+        if name not in BUDGETS:
+            raise ValueError(f"names no budget {name!r}: the budgets are {', '.join(BUDGETS)}")
         if name in given:
             raise ValueError(f"gives the budget {name!r} twice")
         given[name] = limits
-    return {name: _items(name, given.get(name, default)) for name, default in DEFAULT_LIMITS.items()}
+    return {name: _items(name, given.get(name, budget.limits)) for name, budget in BUDGETS.items()}
 
 
 def rate_limits(raw: str) -> str:
@@ -368,20 +378,33 @@ def configured_limits(app: Flask, name: str) -> tuple[RateLimitItem, ...]:
 View = TypeVar("View", bound=Callable[..., Any])
 
 
+def _known(name: str) -> None:
+    if name not in BUDGETS:
+        raise ValueError(f"no budget {name!r}: the budgets are {', '.join(BUDGETS)}")
+
+
+def spend(name: str) -> None:
+    """Count the request being served against the budget ``name``; over it, raise ``rate_limited``
+    (429, with ``Retry-After``). For a view that counts only requests past its own first checks;
+    others use ``limit``."""
+    _known(name)
+    limiter: Limiter | None = current_app.extensions.get(EXTENSION)
+    if limiter is None or not limiter.budgets[name]:
+        return
+    wait = limiter.spend(name, limiter.client(request.remote_addr))
+    if wait is not None:
+        fail("rate_limited", f"{BUDGETS[name].refusal}: try again in {_later(wait)}", {"Retry-After": str(wait)})
+
+
 def limit(name: str) -> Callable[[View], View]:
     """Decorate a view (under its route decorator) to count each request against the budget ``name``; over
     it, the request is answered 429 ``rate_limited`` with ``Retry-After``, before its body is read."""
-    if name not in DEFAULT_LIMITS:
-        raise ValueError(f"no budget {name!r}: the budgets are {', '.join(DEFAULT_LIMITS)}")
+    _known(name)
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def limited(*args: Any, **kwargs: Any) -> Any:
-            limiter: Limiter | None = current_app.extensions.get(EXTENSION)
-            if limiter is not None and limiter.budgets[name]:
-                wait = limiter.spend(name, limiter.client(request.remote_addr))
-                if wait is not None:
-                    fail("rate_limited", f"{REFUSALS[name]}: try again in {_later(wait)}", {"Retry-After": str(wait)})
+            spend(name)
             return view(*args, **kwargs)
 
         return cast(View, limited)

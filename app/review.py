@@ -8,13 +8,23 @@ without it every ``/review`` path is the app's ordinary 404, like any unknown pa
 - ``GET /review``: signed out, the sign-in form; signed in, the gallery of samples (filters by
   status, an order, pages of ``PER_PAGE``).
 - ``POST /review/sign-in`` (field ``token``, rate-limited as ``sign_in``), ``POST /review/sign-out``,
-  ``POST /review/decide`` (fields ``ids``, one or many, and ``decision``: approve or reject).
+  ``POST /review/decide`` (fields ``ids``, one or many, each ``ID:LABEL``: a sample's id and the
+  label the page showed for it; and ``decision``: approve or reject). A decision binds to what was
+  shown: a sample whose label was changed since (a visitor may re-send a reading's token, valid for
+  ``DIGITS_SAMPLE_MAX_AGE``, with another label) is left pending, and the page says how many.
 
 Signed in is Flask's signed session cookie (its own name, ``Path=/review``, HttpOnly,
 SameSite=Strict, Secure over HTTPS, ``SESSION_HOURS`` from sign-in) holding a mark of the admin
-token, so that changing the token signs everyone out. Every POST carries the session's CSRF token
-in a hidden field and is refused when the browser says it comes from another site. Errors are the
-review page with the error's status and message (HTML, unlike the rest of the app).
+token. Nothing is kept on the server, so signing out drops the cookie from this browser but cannot
+revoke a copy of it: a copied cookie works until ``SESSION_HOURS`` after its sign-in, and changing
+``DIGITS_ADMIN_TOKEN`` (then restarting) ends every session at once.
+
+Cross-site requests: every POST is refused (403 ``csrf_failed``) when the browser's ``Origin`` or
+``Sec-Fetch-Site`` says, or fails to say clearly, that it comes from this site, before anything
+else looks at it (so another site's form cannot spend the sign-in budget either); then it must
+carry the session's CSRF token in a hidden field. The answer to a request from another site holds
+no form, so it makes no session and sets no cookie that would replace the person's own. Errors are
+the review page with the error's status and message (HTML, unlike the rest of the app).
 """
 
 from __future__ import annotations
@@ -24,11 +34,11 @@ import datetime as dt
 import hashlib
 import hmac
 import math
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NoReturn
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -37,7 +47,7 @@ from werkzeug.exceptions import HTTPException
 from app import cooperative, ratelimit, settings
 from app.errors import BY_CODE, HTTP_ERRORS, ApiError, fail
 from model import preprocess
-from model.feedback import ORDERS, FeedbackError, FeedbackStore, StoredSample
+from model.feedback import APPROVED, ORDERS, PENDING, REJECTED, STATUSES, FeedbackError, FeedbackStore, StoredSample
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
@@ -48,11 +58,16 @@ MAX_IDS = PER_PAGE
 MAX_BODY = 16 * 1024
 SESSION_HOURS = 4
 COOKIE = "digits_review"
-STATUS_FILTERS = ("pending", "approved", "rejected", "all")
-DECISIONS = {"approve": "approved", "reject": "rejected"}
+ALL = "all"  # the filter that shows every status
+STATUS_FILTERS = (*STATUSES, ALL)
+DECISIONS = {"approve": APPROVED, "reject": REJECTED}
 ORDER_NAMES = {"newest": "Newest first", "oldest": "Oldest first", "disagreements": "Disagreements first"}
 # Ids are SQLite row ids: positive 64-bit integers.
 MAX_ROW_ID = 2**63 - 1
+# One sample as a decision names it: its id and the label shown, "ID:LABEL" (ASCII digits only).
+SHOWN = re.compile(r"([0-9]{1,19}):([0-9])")
+# A serialized origin as browsers send it: scheme "://" host [":" port], nothing more.
+ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#@\s\\]+)")
 
 
 class ReviewSessions(SecureCookieSessionInterface):
@@ -73,10 +88,11 @@ def init_app(app: Flask) -> None:
     if not isinstance(token, str):
         raise settings.SettingsError(f"ADMIN_TOKEN must be a string, not {type(token).__name__}")
     try:
-        settings.admin_token(token)
+        token = settings.admin_token(token)
     except ValueError as e:
         raise settings.SettingsError(f"DIGITS_ADMIN_TOKEN {e}") from None
     app.config.update(
+        ADMIN_TOKEN=token,  # as the setting parses it, from wherever it came
         SESSION_COOKIE_NAME=COOKIE,
         SESSION_COOKIE_PATH="/review",
         SESSION_COOKIE_HTTPONLY=True,
@@ -93,10 +109,18 @@ def init_app(app: Flask) -> None:
 
 
 @bp.before_request
-def limit_the_body() -> None:
+def guard_the_posts() -> None:
     # Read by werkzeug's form parser, which answers 413 past these (error handlers below).
     request.max_content_length = MAX_BODY
     request.max_form_parts = MAX_IDS + 16
+    # A chunked body: werkzeug reads it only up to max_content_length and would parse the cut form
+    # as if whole. Read it here (the form parser then uses this copy) and refuse it at the limit.
+    chunked = request.method == "POST" and request.content_length is None
+    if chunked and len(request.get_data(cache=True)) >= MAX_BODY:
+        fail("too_large", f"the request body is too large: at most {MAX_BODY:,} bytes here")
+    # Before any view looks at a POST or counts it against a budget: from the headers alone.
+    if request.method == "POST" and not _from_this_site():
+        fail("csrf_failed", "This form was sent from another site: the review page only takes its own forms.")
 
 
 @bp.after_request
@@ -119,11 +143,12 @@ def page() -> tuple[str, int]:
 
 
 @bp.post("/sign-in")
-@ratelimit.limit("sign_in")
 def sign_in() -> Response | tuple[str, int]:
     """A fresh signed-in session for the right token; the form again, 403, for any other."""
-    _check_same_origin()
     _check_csrf()
+    # Counted once the request is known to be this site's own form (a foreign one never gets here):
+    # a guesser gets a CSRF token with the form, so the budget still holds every guess.
+    ratelimit.spend("sign_in")
     given = request.form.get("token", "")
     if not hmac.compare_digest(given.encode(), current_app.config["ADMIN_TOKEN"].encode()):
         fail("sign_in_failed", "That is not the admin token: sign-in failed.")
@@ -136,7 +161,6 @@ def sign_in() -> Response | tuple[str, int]:
 
 @bp.post("/sign-out")
 def sign_out() -> Response:
-    _check_same_origin()
     _check_csrf()
     session.clear()  # Flask then tells the browser to drop the cookie
     return redirect(url_for("review.page"), code=303)
@@ -144,8 +168,8 @@ def sign_out() -> Response:
 
 @bp.post("/decide")
 def decide() -> Response:
-    """Approve or reject the samples ``ids``; back to the gallery as it was filtered."""
-    _check_same_origin()
+    """Approve or reject the samples ``ids`` that still have the label shown; back to the gallery as
+    it was filtered, saying how many changed and how many had been re-labelled meanwhile."""
     if not _signed_in():
         fail("signed_out", f"You are signed out (a session lasts {SESSION_HOURS} hours): sign in again, then decide.")
     _check_csrf()
@@ -153,11 +177,14 @@ def decide() -> Response:
     decision = request.form.get("decision", "")
     if decision not in DECISIONS:
         fail("invalid_review", "The decision must be approve or reject.")
-    ids = _ids(request.form.getlist("ids"))
+    shown = _shown(request.form.getlist("ids"))
     store: FeedbackStore = current_app.extensions["digits.feedback"]
     # SQLite may wait for another writer's lock: not on the thread serving the other requests.
-    changed = cooperative.off_event_loop(store.set_status, ids, DECISIONS[decision])
-    return redirect(url_for("review.page", **filters.query(), done=decision, changed=changed), code=303)
+    decided = cooperative.off_event_loop(store.decide, shown, DECISIONS[decision])
+    outcome = {"done": decision, "changed": decided.changed}
+    if decided.stale:
+        outcome["stale"] = len(decided.stale)
+    return redirect(url_for("review.page", **filters.query(), **outcome), code=303)
 
 
 # -- checks -------------------------------------------------------------------------------------------
@@ -185,6 +212,10 @@ def csrf_token() -> str:
     return token
 
 
+def _no_token() -> NoReturn:
+    raise RuntimeError("a page answering another site's request has no forms: it must not make a CSRF token")
+
+
 def _check_csrf() -> None:
     expected = session.get("csrf")
     given = request.form.get("csrf", "")
@@ -195,13 +226,9 @@ def _check_csrf() -> None:
         )
 
 
-def _check_same_origin() -> None:
-    if not _from_this_site():
-        fail("csrf_failed", "This form was sent from another site: the review page only takes its own forms.")
-
-
 def _from_this_site() -> bool:
-    """Whether the browser's ``Sec-Fetch-Site`` and ``Origin`` headers, those it sends, say this site.
+    """Whether the browser's ``Sec-Fetch-Site`` and ``Origin`` headers, those it sends, say this site;
+    any value that is not plainly this site's (malformed ones too) says another.
 
     ``Origin``'s host is compared, not its scheme: behind a TLS-terminating proxy the app may see
     http for an https page. Under this app's ``Referrer-Policy: no-referrer`` (app.security) a
@@ -216,12 +243,14 @@ def _from_this_site() -> bool:
         return True
     if origin == "null":
         return fetched_from is not None
-    return urlsplit(origin).netloc == request.host
+    # Matched, never parsed: a parser's idea of a malformed origin (an unclosed "[") is not this site.
+    match = ORIGIN.fullmatch(origin)
+    return match is not None and match.group(1).lower() == request.host.lower()
 
 
 @dataclass(frozen=True)
 class Filters:
-    status: str = "pending"
+    status: str = PENDING
     order: str = "newest"
     page: int = 1
 
@@ -231,7 +260,7 @@ class Filters:
 
 
 def _filters(values: Mapping[str, str]) -> Filters:
-    status = values.get("status", "pending")
+    status = values.get("status", PENDING)
     order = values.get("order", "newest")
     page = values.get("page", "1")
     if status not in STATUS_FILTERS:
@@ -243,17 +272,21 @@ def _filters(values: Mapping[str, str]) -> Filters:
     return Filters(status, order, int(page))
 
 
-def _ids(values: list[str]) -> list[int]:
+def _shown(values: list[str]) -> dict[int, int]:
+    """The samples a decision names, ``ID:LABEL`` each: row id -> the label the page showed."""
     if not values:
         fail("invalid_review", "Choose at least one sample to approve or reject.")
     if len(values) > MAX_IDS:
         fail("too_many_ids", f"At most {MAX_IDS} samples at once (one page); {len(values)} were sent.")
-    ids = []
+    shown: dict[int, int] = {}
     for value in values:
-        if not (value.isascii() and value.isdigit() and len(value) <= 19 and 0 < int(value) <= MAX_ROW_ID):
-            fail("invalid_review", "Each id must be a sample's number.")
-        ids.append(int(value))
-    return sorted(set(ids))
+        match = SHOWN.fullmatch(value)
+        if match is None or not 0 < int(match[1]) <= MAX_ROW_ID:
+            fail("invalid_review", "Each sample must be sent as ID:LABEL, its number and the label the page showed.")
+        i, label = int(match[1]), int(match[2])
+        if shown.setdefault(i, label) != label:
+            fail("invalid_review", f"Sample {i} was sent with two labels: send each as the page showed it.")
+    return shown
 
 
 # -- the page -----------------------------------------------------------------------------------------
@@ -273,9 +306,7 @@ class Card:
     created_text: str
     status: str
 
-    @property
-    def disagrees(self) -> bool:
-        return self.label != self.prediction
+    disagrees: bool  # as the store says, at the app's LOW_CONFIDENCE: what "disagreements first" puts first
 
 
 def card(sample: StoredSample) -> Card:
@@ -292,6 +323,7 @@ def card(sample: StoredSample) -> Card:
         created=sample.created,
         created_text=_when(sample.created),
         status=sample.status,
+        disagrees=sample.disagrees,
     )
 
 
@@ -308,12 +340,13 @@ def _when(created: str) -> str:
 def _gallery(filters: Filters) -> tuple[str, int]:
     store: FeedbackStore = current_app.extensions["digits.feedback"]
     counts = cooperative.off_event_loop(store.counts)
-    counts = {**counts, "all": sum(counts.values())}
+    counts = {**counts, ALL: sum(counts.values())}
     pages = max(1, math.ceil(counts[filters.status] / PER_PAGE))
     # Deciding on the last page's samples can empty it: show the new last page instead.
     filters = Filters(filters.status, filters.order, min(filters.page, pages))
-    status = None if filters.status == "all" else filters.status
+    status = None if filters.status == ALL else filters.status
     offset = (filters.page - 1) * PER_PAGE
+    # The same threshold for the badge and the order: the store computes both with it.
     confident = current_app.config["LOW_CONFIDENCE"]
     samples = cooperative.off_event_loop(store.samples, status, filters.order, PER_PAGE, offset, confident)
     return _render(
@@ -323,26 +356,47 @@ def _gallery(filters: Filters) -> tuple[str, int]:
         pages=pages,
         cards=[card(s) for s in samples],
         done=_done(),
+        stale=_stale(),
     )
 
 
+def _count_arg(name: str) -> int | None:
+    """A count from the redirect's query (so the page needs no session flash); None if it is not one."""
+    value = request.args.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 6 else None
+
+
+def _samples(n: int) -> str:
+    return f"{n} sample{'' if n == 1 else 's'}"
+
+
 def _done() -> str | None:
-    """What the last decision did, from the redirect's query (so the page needs no session flash)."""
-    decision, changed = request.args.get("done"), request.args.get("changed", "")
-    if decision not in DECISIONS or not (changed.isascii() and changed.isdigit() and len(changed) <= 6):
+    """What the last decision did."""
+    decision, changed = request.args.get("done"), _count_arg("changed")
+    if decision not in DECISIONS or changed is None:
         return None
-    n = int(changed)
-    return f"{n} sample{'' if n == 1 else 's'} {DECISIONS[decision]}."
+    return f"{_samples(changed)} {DECISIONS[decision]}."
 
 
-def _render(view: str, status: int = 200, **context: Any) -> tuple[str, int]:
+def _stale() -> str | None:
+    """How many samples the last decision left alone because their label had changed since the page showed it."""
+    stale = _count_arg("stale")
+    if request.args.get("done") not in DECISIONS or not stale:
+        return None
+    return f"{_samples(stale)} changed since you loaded the page: look again."
+
+
+def _render(view: str, status: int = 200, *, forms: bool = True, **context: Any) -> tuple[str, int]:
+    """The page as ``view``; ``forms`` false for an answer to another site's request: no form, no token."""
     return render_template(
         "review.html",
         view=view,
         signed_in=_signed_in(),
+        forms=forms,
         # Called by the forms that need it: a page without forms leaves the session (and cookie) alone.
-        csrf_token=csrf_token,
+        csrf_token=csrf_token if forms else _no_token,
         statuses=STATUS_FILTERS,
+        all_status=ALL,
         orders=ORDER_NAMES,
         session_hours=SESSION_HOURS,
         **context,
@@ -356,8 +410,11 @@ SIGN_IN_AGAIN = {"sign_in_failed", "csrf_failed", "signed_out", "rate_limited"}
 
 
 def _error_page(code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
-    view = "sign_in" if code in SIGN_IN_AGAIN and not _signed_in() else "error"
-    html, status = _render(view, BY_CODE[code].status, error_code=code, error=message)
+    # Another site's request never gets a form: the sign-in form would make a session, and its cookie
+    # would replace the one the browser withheld (SameSite=Strict), signing the person out.
+    forms = _from_this_site()
+    view = "sign_in" if forms and code in SIGN_IN_AGAIN and not _signed_in() else "error"
+    html, status = _render(view, BY_CODE[code].status, forms=forms, error_code=code, error=message)
     response = current_app.make_response((html, status))
     response.headers.update(headers or {})
     return response
@@ -378,7 +435,7 @@ def store_error(e: FeedbackError) -> Response:
 def http_error(e: HTTPException) -> Response:
     code = HTTP_ERRORS.get(e.code or 500)
     if code is None:  # not one the app answers by design; the status and its name as they are
-        html, status = _render("error", e.code or 500, error_code=None, error=e.name)
+        html, status = _render("error", e.code or 500, forms=_from_this_site(), error_code=None, error=e.name)
         return current_app.make_response((html, status))
     if code == "too_large":
         message = f"The form is too large: the review page sends at most {MAX_BODY:,} bytes."

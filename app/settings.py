@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.ratelimit import DEFAULT_SETTING, rate_limits
+from model.feedback import CONFIDENT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,8 +64,10 @@ def non_negative_int(raw: str) -> int:
 
 
 def admin_token(raw: str) -> str:
-    """The review page's sign-in token, as given: at least ``MIN_KEY_CHARS`` characters, since it is
-    all that stands between a visitor and what the trainer learns from."""
+    """The review page's sign-in token without the whitespace around it (a secrets file's trailing
+    newline): at least ``MIN_KEY_CHARS`` characters, since it is all that stands between a visitor
+    and what the trainer learns from."""
+    raw = raw.strip()
     if len(raw) < MIN_KEY_CHARS:
         raise ValueError(
             f"is too short to guard the review page ({len(raw)} characters): give at least {MIN_KEY_CHARS} random "
@@ -116,7 +119,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_BYTES", 2 * 1024 * 1024, positive_int, "largest image accepted, in bytes"),
     Setting("MAX_SIDE", 4096, positive_int, "largest width or height accepted, in pixels"),
     Setting("MAX_PIXELS", 16_000_000, positive_int, "largest width x height accepted"),
-    Setting("LOW_CONFIDENCE", 0.6, positive_float, 'below this confidence the page says "not sure"'),
+    Setting(
+        "LOW_CONFIDENCE",
+        CONFIDENT,
+        positive_float,
+        'below this confidence the page says "not sure"; a label against a reading at least this sure is a '
+        "disagreement on the review page",
+    ),
     Setting(
         "REQUEST_TIMEOUT",
         15,
@@ -128,9 +137,9 @@ SETTINGS: tuple[Setting, ...] = (
         "SECRET_KEY",
         None,
         key_list,
-        "signs the `sample` tokens: comma-separated keys of at least 16 characters, newest first; the first signs, "
-        "any verifies (rotate by putting a new key in front); set it so tokens outlive a restart or are shared by "
-        "several servers (the workers of one gunicorn share the start-up key)",
+        f"signs the `sample` tokens: comma-separated keys of at least {MIN_KEY_CHARS} characters, newest first; "
+        "the first signs, any verifies (rotate by putting a new key in front); set it so tokens outlive a restart "
+        "or are shared by several servers (the workers of one gunicorn share the start-up key)",
         default_text="one random key made at start-up",
         secret=True,
     ),
@@ -144,7 +153,8 @@ SETTINGS: tuple[Setting, ...] = (
         "ADMIN_TOKEN",
         None,
         admin_token,
-        "turns on the review page at `/review`, where a person signed in with this token (at least 16 characters) "
+        "turns on the review page at `/review`, where a person signed in with this token (at least "
+        f"{MIN_KEY_CHARS} characters; whitespace around it, such as a secrets file's trailing newline, is dropped) "
         "approves or rejects feedback before it trains anything; unset, `/review` is a 404",
         default_text="none, so no review page",
         secret=True,

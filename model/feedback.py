@@ -16,7 +16,8 @@ writes them as a Kaggle ``train.csv`` or as a pair of MNIST IDX files. SQLite an
 
 The schema's version is the database's ``PRAGMA user_version`` (``SCHEMA_VERSION``); a database
 of the first schema, which had no version and no review status, is upgraded in place the first
-time a ``FeedbackStore`` opens it, its rows becoming ``pending``.
+time a ``FeedbackStore`` opens it, its rows becoming ``pending``. One that cannot be written
+(a read-only file or ``mode=ro``) is read as it is, every row ``pending``, and refuses changes.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import shlex
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -46,7 +47,9 @@ STATUSES = ("pending", "approved", "rejected")
 PENDING, APPROVED, REJECTED = STATUSES
 ORDERS = ("newest", "oldest", "disagreements")
 SCHEMA_VERSION = 2  # 1 is the first schema, which left user_version at 0
-CONFIDENT = 0.6  # a reading at least this confident that a person contradicts is a "disagreement"
+# A reading at least this confident that a person contradicts is a "disagreement", unless the caller
+# says otherwise (the web app passes its LOW_CONFIDENCE setting).
+CONFIDENT = 0.6
 MAX_IDS = 1_000_000  # ids one review command may name: a typo like 1-10000000000 is not a review
 
 _STATUS_COLUMN = f"status TEXT NOT NULL DEFAULT '{PENDING}' CHECK (status IN ({', '.join(repr(s) for s in STATUSES)}))"
@@ -68,6 +71,8 @@ CREATE TABLE samples (
 # Every column the review's filters and orders look at, so that they read this index alone and
 # not the table, whose rows are mostly pixels; the rows of a page are fetched by id afterwards.
 INDEX = "CREATE INDEX IF NOT EXISTS samples_review ON samples (status, created, id, label, prediction, confidence)"
+# What "disagrees" means, the one definition: the label contradicts a reading at least :confident
+# (or of unknown confidence). StoredSample.disagrees is this column, and "disagreements" orders by it.
 _DISAGREES = "(label != prediction AND (confidence IS NULL OR confidence >= :confident))"
 _ORDER_KEYS = {
     "newest": [("created", "DESC"), ("id", "DESC")],
@@ -85,7 +90,12 @@ class FeedbackError(RuntimeError):
 
 @dataclass(frozen=True, eq=False)  # compared by identity: NumPy arrays have no one truth value
 class StoredSample:
-    """One stored sample as the review shows it; ``pixels`` is (28, 28) uint8, light ink on black."""
+    """One stored sample as the review shows it; ``pixels`` is (28, 28) uint8, light ink on black.
+
+    ``disagrees``: the label contradicts a reading at least as confident as the ``confident`` that
+    ``FeedbackStore.samples`` was given (or of unknown confidence), computed by the same SQL that
+    orders "disagreements first", so that what a sample says and where it is put always agree.
+    """
 
     id: int
     created: str  # ISO 8601, UTC: when the label was last given
@@ -94,12 +104,17 @@ class StoredSample:
     confidence: float | None  # the model's probability for ``prediction``; None for rows stored before version 2
     label: int
     status: str
+    disagrees: bool
     pixels: np.ndarray
 
-    @property
-    def disagrees(self) -> bool:
-        """Whether the label contradicts a reading at least ``CONFIDENT`` (or of unknown confidence)."""
-        return self.label != self.prediction and (self.confidence is None or self.confidence >= CONFIDENT)
+
+@dataclass(frozen=True)
+class Decided:
+    """What ``FeedbackStore.decide`` did: how many samples took the status, and the ids of those not
+    changed because their label is no longer the one shown (ascending)."""
+
+    changed: int
+    stale: tuple[int, ...]
 
 
 class FeedbackStore:
@@ -111,7 +126,9 @@ class FeedbackStore:
     every forked worker; the schema is created, or an older one upgraded, on first use, in WAL
     mode so that readers never wait for the writer. A database file that does not exist reads as
     empty and is not created by reading (``samples``, ``counts``, ``missing``) or by review calls
-    that change nothing (``set_status``, ``approve_all``); only ``add`` creates it.
+    that change nothing (``set_status``, ``decide``, ``approve_all``); only ``add`` creates it.
+    A database of the first schema that cannot be written is read as it is, every sample
+    ``pending``; a change to it, as to any database that cannot be written, raises ``FeedbackError``.
     """
 
     def __init__(self, database: str | Path, max_bytes: int | None = None) -> None:
@@ -137,10 +154,12 @@ class FeedbackStore:
                 connection.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page_size)}")
             if write:
                 _use_wal(connection)
-            _ensure_schema(connection)
+            _ensure_schema(connection, write)
             with connection:
                 yield connection
         except sqlite3.Error as e:
+            if _cannot_write(e):
+                raise FeedbackError(f"the feedback database cannot be written ({e}): {_MAKE_WRITABLE}") from None
             raise FeedbackError(str(e)) from None
         finally:
             connection.close()
@@ -218,12 +237,12 @@ class FeedbackStore:
         outer = ", ".join(f"page.{column} {direction}" for column, direction in keys)
         where = "WHERE status = :status" if status is not None else ""
         query = (
-            "SELECT s.id, s.created, s.model, s.prediction, s.confidence, s.label, s.status, s.pixels"
+            "SELECT s.id, s.created, s.model, s.prediction, s.confidence, s.label, s.status, page.disagrees, s.pixels"
             f" FROM (SELECT id, created, {_DISAGREES} AS disagrees FROM samples {where}"
             f" ORDER BY {inner} LIMIT :limit OFFSET :offset) AS page"
             f" JOIN samples AS s ON s.id = page.id ORDER BY {outer}"
         )
-        parameters = {"status": status, "confident": confident, "limit": -1 if limit is None else limit}
+        parameters = {"status": status, "confident": float(confident), "limit": -1 if limit is None else limit}
         with self._connect(write=False) as db:
             rows = db.execute(query, {**parameters, "offset": offset}).fetchall()
         return [_stored_sample(row) for row in rows]
@@ -248,8 +267,9 @@ class FeedbackStore:
         return sorted(set(wanted) - {row[0] for row in stored})
 
     def set_status(self, ids: Sequence[int], status: str) -> int:
-        """Give the samples ``ids`` the review ``status``; return how many changed (those that had
-        it already did not). Ids of no stored sample are ignored."""
+        """Give the samples ``ids`` the review ``status``, whatever label each has now; return how
+        many changed (those that had it already did not). Ids of no stored sample are ignored.
+        A reviewer who decided on what a page showed wants ``decide``."""
         _check_status(status)
         wanted = _id_list(ids)
         if not self._exists() or not wanted:
@@ -260,6 +280,31 @@ class FeedbackStore:
                 (status, status, json.dumps(wanted)),
             ).rowcount
         return changed
+
+    def decide(self, shown: Mapping[int, int], status: str) -> Decided:
+        """Give the review ``status`` to the samples of ``shown`` (row id -> the label the reviewer
+        saw) whose label is still that one. A sample re-labelled since (which also made it pending
+        again) is left as it is and reported in ``Decided.stale``; ids of no stored sample are ignored."""
+        _check_status(status)
+        pairs = [[operator.index(i), operator.index(label)] for i, label in shown.items()]
+        if any(not 0 <= label <= 9 for _, label in pairs):
+            raise ValueError(f"labels are digits 0-9, got {sorted({label for _, label in pairs})}")
+        if not self._exists() or not pairs:
+            return Decided(0, ())
+        seen = "SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS label FROM json_each(:pairs)"
+        with self._connect(write=True) as db:
+            # The check and the change are one statement, and the stale ones are looked up in the same
+            # transaction: no label given in between can be approved unseen or go unreported.
+            changed = db.execute(
+                f"UPDATE samples SET status = :status WHERE status != :status AND (id, label) IN ({seen})",
+                {"status": status, "pairs": json.dumps(pairs)},
+            ).rowcount
+            stale = db.execute(
+                f"SELECT s.id FROM samples AS s JOIN ({seen}) AS shown ON s.id = shown.id"
+                " WHERE s.label != shown.label ORDER BY s.id",
+                {"pairs": json.dumps(pairs)},
+            ).fetchall()
+        return Decided(changed, tuple(row[0] for row in stale))
 
     def approve_all(self) -> int:
         """Approve every pending sample; return how many."""
@@ -279,9 +324,20 @@ def _id_list(ids: Iterable[int]) -> list[int]:
 
 
 def _stored_sample(row: tuple) -> StoredSample:
-    id_, created, model, prediction, confidence, label, status, pixels = row
+    id_, created, model, prediction, confidence, label, status, disagrees, pixels = row
     image = np.frombuffer(pixels, dtype=np.uint8).reshape(SIDE, SIDE)
-    return StoredSample(id_, created, model, prediction, confidence, label, status, image)
+    return StoredSample(id_, created, model, prediction, confidence, label, status, bool(disagrees), image)
+
+
+_MAKE_WRITABLE = (
+    "let the server write the file and its folder, or point DIGITS_FEEDBACK_DB at a copy it may write; "
+    "until then it can be read, not changed"
+)
+
+
+def _cannot_write(e: sqlite3.Error) -> bool:
+    """Whether SQLite refused a write because the database cannot be written (SQLITE_READONLY and its kinds)."""
+    return getattr(e, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_READONLY
 
 
 def _use_wal(db: sqlite3.Connection) -> None:
@@ -305,11 +361,12 @@ def _newer_schema(version: int) -> str:
     )
 
 
-def _ensure_schema(db: sqlite3.Connection) -> None:
+def _ensure_schema(db: sqlite3.Connection, write: bool) -> None:
     """Create the schema in a new database, or upgrade an older one in place; raise
     ``FeedbackError`` for one newer than this code. The upgrade holds the write lock from the
     first look at the version (``BEGIN IMMEDIATE``), so of several workers starting together one
-    upgrades and the others then find it done."""
+    upgrades and the others then find it done. For reading (``write`` false), an older database
+    that cannot be written is shown as the current schema instead (``_read_as_current``)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
         return
@@ -329,7 +386,28 @@ def _ensure_schema(db: sqlite3.Connection) -> None:
             db.rollback()
             raise
     except sqlite3.Error as e:
-        raise FeedbackError(f"cannot bring the feedback database to schema version {SCHEMA_VERSION}: {e}") from None
+        if _cannot_write(e) and not write:
+            _read_as_current(db)
+            return
+        more = f": {_MAKE_WRITABLE}" if _cannot_write(e) else ""
+        raise FeedbackError(
+            f"cannot bring the feedback database to schema version {SCHEMA_VERSION}: {e}{more}"
+        ) from None
+
+
+def _read_as_current(db: sqlite3.Connection) -> None:
+    """Show this connection a database of the first schema as the current one, every sample pending,
+    without writing it: a view in the connection's own temporary schema, which SQLite looks in
+    first, so ``samples`` in a query names the view (and a write to it fails)."""
+    columns = {row[1] for row in db.execute("PRAGMA main.table_info(samples)")}
+    if not columns:  # no table at all: reading it says "no such table", as for any other file
+        return
+    status = "status" if "status" in columns else f"'{PENDING}' AS status"
+    confidence = "confidence" if "confidence" in columns else "NULL AS confidence"
+    db.execute(
+        "CREATE TEMP VIEW samples AS SELECT id, sample_id, created, model, prediction, label, pixels,"
+        f" {status}, {confidence} FROM main.samples"
+    )
 
 
 def _upgrade(db: sqlite3.Connection) -> None:
@@ -583,8 +661,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     review.add_argument("database", type=Path, help="the feedback database (DIGITS_FEEDBACK_DB)")
     action = review.add_mutually_exclusive_group(required=True)
     action.add_argument("--list", action="store_true", help="print the samples as a table, and the counts per status")
-    action.add_argument("--approve", type=parse_ids, metavar="IDS", help="approve these samples")
-    action.add_argument("--reject", type=parse_ids, metavar="IDS", help="reject these samples: they never train")
+    action.add_argument(
+        "--approve",
+        type=parse_ids,
+        metavar="IDS",
+        help="approve these samples, by id, whatever label each has now: --list them just before",
+    )
+    action.add_argument(
+        "--reject",
+        type=parse_ids,
+        metavar="IDS",
+        help="reject these samples (they never train), by id, whatever label each has now",
+    )
     action.add_argument("--approve-all", action="store_true", help="approve every pending sample")
     review.add_argument(
         "--status", choices=[*STATUSES, "all"], help="with --list: the samples of this status (default: pending)"

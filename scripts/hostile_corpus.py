@@ -487,7 +487,7 @@ class Issued:
     is for one real reading of ``digit_png``."""
 
     reading: str  # the token of a /predict answer, issued now under the newest key
-    previous_key: str  # the same reading's token under the older key, which still verifies
+    previous_key: str  # the same reading's token under the older key, which still verifies (the one to store)
     expired: str  # issued an hour longer ago than the accepted age
     expired_previous_key: str
     refreshed: str  # the expired token with a current timestamp and its old signature
@@ -853,8 +853,10 @@ def form(*fields: tuple[str, str]) -> bytes:
 
 
 CROSS_SITE = {"Origin": EVIL_ORIGIN, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
-# Row 1: in tests/test_hostile.py the one sample stored, a person's real reading, which must stay pending.
-TARGET = ("ids", "1")
+# Row 1: in tests/test_hostile.py the one sample stored, a person's real reading labelled
+# FEEDBACK_LABEL, which must stay pending. A decision names a sample with the label it was shown.
+FEEDBACK_LABEL = 4
+TARGET = ("ids", f"1:{FEEDBACK_LABEL}")
 
 
 def _review(
@@ -878,8 +880,9 @@ def _review(
 
 
 def sign_in_cases(issued: Issued, admin_token: str) -> list[Case]:
-    """The admin token guessed, and the right one sent in ways the page does not take. Each of
-    these counts against the sign-in budget, as does the slow one in ``slow_cases``."""
+    """The admin token guessed, and the right one sent in ways the page does not take. Those that
+    pass the same-site and CSRF checks count against the sign-in budget (the others are refused
+    before it is counted); tests/test_hostile.py keeps them all within its server's budget."""
     visitor, page = issued.visitor, "/review/sign-in"
 
     def attempt(name: str, body: bytes, codes: Iterable[str], **options) -> Case:

@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     page = context.new_page()
                     page.goto(server.url + path, wait_until="load")
-                    page.wait_for_selector("html.js")  # main.js ran to its end
+                    if path == "/":
+                        page.wait_for_selector("html.js")  # main.js ran to its end
                     shoot(page, out)
                 finally:
                     context.close()

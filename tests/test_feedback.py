@@ -280,14 +280,30 @@ def test_the_trainers_read_leaves_a_first_schema_database_as_it_is(tmp_path):
     assert [row[1] for row in table_info(path)][-1] == "pixels"
 
 
-def test_a_read_only_first_schema_database_cannot_be_upgraded_and_says_so(tmp_path):
+def test_a_read_only_first_schema_database_is_read_as_all_pending_and_refuses_changes(tmp_path):
     path = first_schema_database(tmp_path / "old.sqlite")
     read_only = feedback.FeedbackStore(f"file:{path}?mode=ro")
-    with pytest.raises(
-        feedback.FeedbackError, match=r"cannot bring the feedback database to schema version 2.*readonly"
-    ):
-        read_only.counts()
+    assert read_only.counts() == {"pending": 3, "approved": 0, "rejected": 0}
+    rows = read_only.samples(order="oldest")
+    assert [(s.id, s.label, s.status, s.confidence) for s in rows] == [
+        (k + 1, row[4], "pending", None) for k, row in enumerate(FIRST_ROWS)
+    ]
+    # Of unknown confidence, each label that is not the reading is a disagreement, first in that order.
+    assert [s.disagrees for s in rows] == [row[3] != row[4] for row in FIRST_ROWS] == [True] * 3
+    assert [s.id for s in read_only.samples("pending", order="disagreements")] == [3, 2, 1]
+    assert read_only.samples("approved") == []
+    assert read_only.missing([1, 4]) == [4]
+    changes = [
+        lambda: read_only.set_status([1], "approved"),
+        lambda: read_only.decide({1: FIRST_ROWS[0][4]}, "approved"),
+        lambda: read_only.approve_all(),
+        lambda: read_only.add("new", pixels(0), 1, "digits", 1),
+    ]
+    for change in changes:
+        with pytest.raises(feedback.FeedbackError, match=r"schema version 2: .*readonly.*read, not changed"):
+            change()
     assert user_version(path) == 0
+    assert [row[1] for row in table_info(path)][-1] == "pixels"
 
 
 def test_a_newer_schema_is_refused_everywhere_with_a_clear_message(tmp_path, store, capsys):
@@ -427,6 +443,46 @@ def test_samples_come_in_the_order_asked(store, readings, order, confident, expe
     assert [[names[s.id] for s in page] for page in pages] == [expected[:4], expected[4:], []]
 
 
+def test_disagrees_is_what_the_disagreements_order_puts_first_at_each_threshold(store, readings):
+    for confident in (0.2, 0.6, 0.95):
+        ordered = store.samples(order="disagreements", confident=confident)
+        flags = [s.disagrees for s in ordered]
+        assert flags == sorted(flags, reverse=True)  # every disagreement before every other sample
+        for s in ordered:
+            contradicted = s.label != s.prediction
+            assert s.disagrees == (contradicted and (s.confidence is None or s.confidence >= confident))
+        # The same flag whatever the order.
+        newest = {s.id: s.disagrees for s in store.samples(order="newest", confident=confident)}
+        assert newest == {s.id: s.disagrees for s in ordered}
+    names = {row: name for name, row in readings.items()}
+    at = {c: {names[s.id] for s in store.samples(confident=c) if s.disagrees} for c in (0.2, 0.95)}
+    assert at[0.2] == {"confidently-contradicted", "unsure", "unknown-confidence", "just-confident"}
+    assert at[0.95] == {"unknown-confidence"}
+    assert {names[s.id] for s in store.samples() if s.disagrees} == {  # the default: CONFIDENT
+        "confidently-contradicted",
+        "unknown-confidence",
+        "just-confident",
+    }
+
+
+def test_decide_changes_only_the_samples_still_labelled_as_shown(store, clock):
+    ids = [store.add(name, pixels(k), 3, "digits", 3, 0.9) for k, name in enumerate("abcd")]
+    shown = {i: 3 for i in ids}  # the page as the reviewer loaded it
+    store.add("b", pixels(1), 3, "digits", 8)  # a visitor re-labels b, then c twice, back to what was shown
+    store.add("c", pixels(2), 3, "digits", 1)
+    store.add("c", pixels(2), 3, "digits", 3)
+    store.set_status([ids[3]], "approved")
+    decided = store.decide({**shown, 999: 3}, "approved")
+    assert decided == feedback.Decided(changed=2, stale=(ids[1],))  # d was approved already; 999 is no sample
+    by_id = {s.id: (s.label, s.status) for s in store.samples(order="oldest")}
+    assert by_id == {ids[0]: (3, "approved"), ids[1]: (8, "pending"), ids[2]: (3, "approved"), ids[3]: (3, "approved")}
+    # Deciding on what is shown now goes through, and reject works the same way.
+    assert store.decide({ids[1]: 8}, "rejected") == feedback.Decided(1, ())
+    assert store.decide({ids[0]: 5, ids[1]: 8}, "rejected") == feedback.Decided(0, (ids[0],))
+    assert store.counts() == {"pending": 0, "approved": 3, "rejected": 1}
+    assert store.decide({}, "approved") == feedback.Decided(0, ())
+
+
 def test_status_filters_counts_and_set_status(store, readings):
     ids = list(readings.values())
     assert store.counts() == {"pending": 6, "approved": 0, "rejected": 0}
@@ -450,6 +506,10 @@ def test_status_filters_counts_and_set_status(store, readings):
         (lambda s: s.set_status([1], "accepted"), ValueError),
         (lambda s: s.set_status(["1"], "approved"), TypeError),
         (lambda s: s.set_status([1.0], "approved"), TypeError),
+        (lambda s: s.decide({1: 3}, "accepted"), ValueError),
+        (lambda s: s.decide({1: 10}, "approved"), ValueError),
+        (lambda s: s.decide({1: "3"}, "approved"), TypeError),
+        (lambda s: s.decide({"1": 3}, "approved"), TypeError),
         (lambda s: s.samples(status="all"), ValueError),
         (lambda s: s.samples(order="random"), ValueError),
         (lambda s: s.samples(limit=-1), ValueError),
@@ -468,6 +528,7 @@ def test_a_database_not_made_yet_reads_as_empty_and_is_not_made_by_reading(tmp_p
     assert store.samples() == []
     assert store.counts() == {"pending": 0, "approved": 0, "rejected": 0}
     assert store.set_status([1, 2], "approved") == 0
+    assert store.decide({1: 3}, "approved") == feedback.Decided(0, ())
     assert store.approve_all() == 0
     assert store.missing([2, 1]) == [1, 2]
     assert not path.parent.exists()
@@ -709,3 +770,5 @@ def test_review_help_describes_ids_and_orders(capsys):
     assert "e.g. 3,5,9-12" in text
     assert "a reading at least 60% sure (default: newest)" in text
     assert "(default: pending)" in text
+    # The command line goes by id: the person just listed them.
+    assert "approve these samples, by id, whatever label each has now" in text

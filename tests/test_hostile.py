@@ -43,6 +43,7 @@ from model.feedback import FeedbackStore
 from scripts.hostile_corpus import (
     ADMIN_TOKEN,
     EVIL_ORIGIN,
+    FEEDBACK_LABEL,
     FORM,
     MARKER,
     SAMPLE_MAX_AGE,
@@ -68,8 +69,6 @@ ISSUED = issue(SECRET_KEYS, ADMIN_TOKEN, SAMPLE_MAX_AGE)  # the tokens and sessi
 # checks), for the bursts to go past from other addresses.
 SIGN_IN_BUDGET, EXPLAIN_BUDGET = 15, 8
 RATE_LIMITS = f"predict=off,feedback=off,explain={EXPLAIN_BUDGET}/minute,sign_in={SIGN_IN_BUDGET}/minute"
-# The feedback a person gives before the corpus runs: the corpus's reading, labelled.
-FEEDBACK_LABEL = 4
 # The body deadline of the server here: shorter than the default (15 s) so that the slow cases
 # are quick, and longer than the slow cases that should be served (about 3 s) take.
 REQUEST_TIMEOUT = 6
@@ -205,7 +204,7 @@ def give_feedback(port: int) -> samples.Sample:
     )
     answer = send(request, HOST, port)
     assert answer is not None and answer.status == 201, answer
-    assert json.loads(answer.body)["id"] == int(TARGET[1])
+    assert f"{json.loads(answer.body)['id']}:{FEEDBACK_LABEL}" == TARGET[1]
     return samples.verify(ISSUED.previous_key, list(SECRET_KEYS), SAMPLE_MAX_AGE)
 
 
@@ -293,6 +292,10 @@ def check_prediction(answer: Answer) -> None:
     assert abs(sum(body["probabilities"]) - 1) <= 5e-4  # ten probabilities rounded to 4 decimals
 
 
+# Cases the server does not yet answer as documented, and why: each must fail (strict), so that the
+# mark is dropped once the server is fixed.
+
+
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
 def test_hostile_request(served: Served, case: Case) -> None:
     answer = send(case, HOST, served.port)
@@ -326,7 +329,7 @@ def cookie_of(case: Case) -> str | None:
 
 def token_of(case: Case) -> object:
     """The ``sample`` a feedback case sends, if its body is a JSON object."""
-    with contextlib.suppress(ValueError, TypeError, AttributeError):
+    with contextlib.suppress(ValueError, TypeError, AttributeError, RecursionError):
         return json.loads(case.body).get("sample")
     return None
 
@@ -357,7 +360,7 @@ def test_corpus_is_large_and_varied() -> None:
     assert tokens.count(ISSUED.reading) >= 5
     # The admin token guessed, in a form and as JSON.
     sign_ins = [c for c in CASES if c.path == "/review/sign-in" and c.method == "POST"]
-    assert {"sign_in_failed"} in [c.codes for c in sign_ins]
+    assert any(c.codes == {"sign_in_failed"} for c in sign_ins)
     assert {dict(c.headers)["Content-Type"] for c in sign_ins} >= {FORM, "application/json"}
     # Cross-site decisions carrying the admin's cookie, a forged one, or none.
     cross = [c for c in CASES if c.path == "/review/decide" and ("Origin", EVIL_ORIGIN) in c.headers]
@@ -423,7 +426,8 @@ def test_zz_nothing_was_stored_but_the_persons_feedback_and_nothing_was_decided(
     store = FeedbackStore(served.server.feedback_db)
     assert store.counts() == {"pending": 1, "approved": 0, "rejected": 0}
     [sample] = store.samples(status=None, limit=100)
-    assert (sample.id, sample.status, sample.label) == (int(TARGET[1]), "pending", FEEDBACK_LABEL)
+    assert f"{sample.id}:{sample.label}" == TARGET[1]
+    assert (sample.status, sample.label) == ("pending", FEEDBACK_LABEL)
     assert (sample.prediction, sample.model) == (served.stored.prediction, served.stored.model)
     assert np.array_equal(sample.pixels, served.stored.pixels)
 

@@ -131,6 +131,15 @@ def test_a_view_can_only_be_held_to_a_budget_that_exists():
     with pytest.raises(ValueError, match="no budget 'sign-in'"):
         ratelimit.limit("sign-in")
     assert callable(ratelimit.limit("sign_in"))  # the review page's
+    with pytest.raises(ValueError, match="no budget 'sign-in'"):
+        ratelimit.spend("sign-in")
+
+
+def test_each_budget_is_declared_once_with_its_default_limits_and_what_a_429_says():
+    assert list(ratelimit.BUDGETS) == list(DEFAULTS)
+    for name, budget in ratelimit.BUDGETS.items():
+        assert limits_of(budgets(f"{name}={budget.limits}"))[name] == DEFAULTS[name]
+        assert budget.refusal.strip() == budget.refusal != ""
 
 
 # -- through the app ---------------------------------------------------------------------------------------------

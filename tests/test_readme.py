@@ -1,6 +1,10 @@
-"""The README's generated tables say what the code says (scripts/readme_tables.py)."""
+"""The README's generated tables say what the code says (scripts/readme_tables.py), and the tests
+it names exist."""
 
 from __future__ import annotations
+
+import ast
+import re
 
 import pytest
 
@@ -36,3 +40,19 @@ def test_check_fails_on_a_stale_readme(tmp_path, monkeypatch, capsys):
     assert "run python scripts/readme_tables.py" in capsys.readouterr().err
     assert readme_tables.main([]) == 0
     assert readme_tables.main(["--check"]) == 0
+
+
+def test_every_test_the_readme_names_exists():
+    """A README row that says "tested in `test_x.py` (`test_y`)" must point at a real test."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    modules = set(re.findall(r"`(test_\w+\.py)`", readme))
+    functions = set(re.findall(r"\(`(test_\w+)`\)", readme))  # a test named in brackets after its module
+    assert modules and functions
+    defined = {
+        node.name
+        for path in (ROOT / "tests").glob("test_*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef)
+    }
+    assert sorted(m for m in modules if not (ROOT / "tests" / m).is_file()) == []
+    assert sorted(functions - defined) == []

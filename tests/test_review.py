@@ -4,13 +4,16 @@ against cross-site requests, and approving or rejecting exactly the samples a pe
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import io
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import pytest
@@ -22,11 +25,31 @@ from app import StartupError, create_app, review
 from app.errors import BY_CODE, ERRORS
 from app.security import HEADERS
 from model.feedback import FeedbackStore
-from model.shape import SIDE
+from model.shape import PIXELS, SIDE
+from tests.support.canvas import drawn_digit
 
 TOKEN = "review-test-token-0123456789"
 SECRET_KEY = "review-test-secret-key-0123"
 CROSS_SITE = "http://evil.example"
+# Origin and Sec-Fetch-Site values no browser sends from this site (the test client's is http://localhost):
+# each is another site's, never a 500.
+MALFORMED = {
+    "origin-unclosed-ipv6": {"Origin": "http://[::1"},
+    "origin-bad-ipv6": {"Origin": "http://[zz]"},
+    "origin-bad-ipv6-here": {"Origin": "http://[zz]", "Sec-Fetch-Site": "same-origin"},
+    "origin-no-scheme": {"Origin": "localhost"},
+    "origin-path": {"Origin": "http://localhost/review"},
+    "origin-userinfo": {"Origin": "http://evil.example@localhost"},
+    "origin-suffix": {"Origin": "http://localhost.evil.example"},
+    "origin-port-out-of-range": {"Origin": "http://localhost:99999"},
+    "origin-empty": {"Origin": ""},
+    "origin-non-ascii": {"Origin": "http://l\u00f6calhost"},
+    "origin-two": {"Origin": "http://localhost http://evil.example"},
+    "fetch-site-empty": {"Sec-Fetch-Site": ""},
+    "fetch-site-upper": {"Sec-Fetch-Site": "SAME-ORIGIN"},
+    "fetch-site-list": {"Sec-Fetch-Site": "same-origin, cross-site"},
+    "fetch-site-bracket": {"Sec-Fetch-Site": "[::1", "Origin": "http://[::1"},
+}
 
 
 def make_app(tmp_path: Path, **config):
@@ -122,7 +145,7 @@ class Form:
     action: str
     fields: list[tuple[str, str]] = field(default_factory=list)  # hidden inputs
     buttons: list[tuple[str | None, str, str]] = field(default_factory=list)  # name, value, aria-label or text
-    boxes: list[str] = field(default_factory=list)  # checkbox values (name "ids")
+    boxes: list[str] = field(default_factory=list)  # checkbox values (name "ids", each "ID:LABEL")
 
 
 class Forms(HTMLParser):
@@ -167,12 +190,17 @@ def forms_of(html: str) -> Forms:
     return parser
 
 
+def box_id(box: str) -> int:
+    """The sample id of a box's value, ``ID:LABEL``."""
+    return int(box.split(":")[0])
+
+
 def press(client, html: str, button: str, check: list[int] = ()):
-    """Press the button labelled ``button`` with the boxes of ``check`` ticked, as a browser would."""
+    """Press the button labelled ``button`` with the boxes of samples ``check`` ticked, as a browser would."""
     for form in forms_of(html).forms:
         for name, value, label in form.buttons:
             if label == button:
-                ticked = [("ids", str(i)) for i in check if str(i) in form.boxes]
+                ticked = [("ids", box) for box in form.boxes if box_id(box) in check]
                 assert len(ticked) == len(check), f"not all of {check} can be ticked for {button!r}"
                 pressed = [(name, value)] if name else []
                 return client.post(form.action, data=MultiDict([*form.fields, *ticked, *pressed]))
@@ -208,7 +236,14 @@ def test_without_a_token_every_review_path_is_the_ordinary_404(app, client, send
 @pytest.mark.parametrize(
     ("how", "token"),
     # An empty variable is an unset one; an empty token in the configuration is a short one.
-    [("environment", "s3cr3t!"), ("environment", "fifteen-chars-x"), ("config", "s3cr3t!"), ("config", "")],
+    [
+        ("environment", "s3cr3t!"),
+        ("environment", "fifteen-chars-x"),
+        ("environment", "  fifteen-chars-x\n"),  # the whitespace around it does not count
+        ("config", "s3cr3t!"),
+        ("config", ""),
+        ("config", "\tfifteen-chars-x "),
+    ],
 )
 def test_a_short_admin_token_stops_the_start_with_one_line(tmp_path, monkeypatch, how, token):
     if how == "environment":
@@ -222,6 +257,23 @@ def test_a_short_admin_token_stops_the_start_with_one_line(tmp_path, monkeypatch
     assert "\n" not in message
     assert message.startswith("DIGITS_ADMIN_TOKEN is too short") and "at least 16" in message
     assert not token or token not in message.replace("DIGITS_ADMIN_TOKEN", "")
+
+
+@pytest.mark.parametrize("how", ["environment", "config"])
+def test_whitespace_around_the_admin_token_is_dropped(tmp_path, monkeypatch, how):
+    padded = f"  {TOKEN}\n"  # e.g. a secrets file's trailing newline
+    if how == "environment":
+        monkeypatch.setenv("DIGITS_ADMIN_TOKEN", padded)
+        app = create_app({"TESTING": True, "FEEDBACK_DB": str(tmp_path / "f.sqlite"), "RATE_LIMITS": "off"})
+    else:
+        app = make_app(tmp_path, ADMIN_TOKEN=padded)
+    assert app.config["ADMIN_TOKEN"] == TOKEN
+    client = app.test_client()
+    assert sign_in(client).status_code == 303
+    assert signed_in(client)
+    padded_client = app.test_client()
+    assert sign_in(padded_client, padded).status_code == 403  # the token is what is compared, not its padding
+    assert not signed_in(padded_client)
 
 
 def test_the_token_can_come_from_the_environment(tmp_path, monkeypatch):
@@ -301,6 +353,22 @@ def test_a_token_as_long_as_a_flood_is_a_clear_413(review_app):
     assert not signed_in(client)
 
 
+def test_a_chunked_form_within_the_limit_is_read_whole(review_app):
+    """Without a Content-Length (chunked, as gunicorn passes it on) the review page reads the whole
+    body before the form (a longer one is refused 413: test_hostile.py's review_decide_chunked_over_limit)."""
+    client = review_app.test_client()
+    page = client.get("/review")
+    body = urlencode({"token": TOKEN, "csrf": csrf_of(page.text)}).encode()
+    response = client.post(
+        "/review/sign-in",
+        input_stream=io.BytesIO(body),
+        content_type="application/x-www-form-urlencoded",
+        environ_base={"wsgi.input_terminated": True},  # what a server sets for a chunked body
+    )
+    assert response.status_code == 303
+    assert signed_in(client)
+
+
 @pytest.mark.parametrize(
     ("fields", "headers"),
     [
@@ -308,8 +376,9 @@ def test_a_token_as_long_as_a_flood_is_a_clear_413(review_app):
         ({"token": TOKEN, "csrf": "forged"}, {}),
         ({"token": TOKEN, "csrf": "<page>"}, {"Origin": CROSS_SITE}),
         ({"token": TOKEN, "csrf": "<page>"}, {"Sec-Fetch-Site": "cross-site"}),
+        *[({"token": TOKEN, "csrf": "<page>"}, headers) for headers in MALFORMED.values()],
     ],
-    ids=["no-csrf", "wrong-csrf", "cross-site-origin", "cross-site-fetch"],
+    ids=["no-csrf", "wrong-csrf", "cross-site-origin", "cross-site-fetch", *MALFORMED],
 )
 def test_sign_in_needs_the_pages_csrf_token_and_the_same_site(review_app, fields, headers):
     client = review_app.test_client()
@@ -343,6 +412,28 @@ def test_sign_in_attempts_are_rate_limited(tmp_path):
     assert not signed_in(client)
     # Budgets are separate: the drawing page's API is not held up by the sign-in's.
     assert client.get("/healthz").status_code == 200
+
+
+def test_forms_from_another_site_do_not_spend_the_sign_in_budget(tmp_path):
+    app = make_app(tmp_path, RATE_LIMITS="sign_in=2/minute")
+    client = app.test_client()
+    csrf = csrf_of(client.get("/review").text)
+    foreign = [{"Origin": CROSS_SITE}, {"Sec-Fetch-Site": "cross-site"}, *MALFORMED.values()]
+    for headers in foreign * 2:
+        response = client.post("/review/sign-in", data={"token": TOKEN, "csrf": csrf}, headers=headers)
+        assert response.status_code == 403
+        assert error_of(response) == "csrf_failed"
+    for _ in range(3):  # nor forms this page did not make (no Origin, as from an old browser)
+        response = client.post("/review/sign-in", data={"token": TOKEN, "csrf": "forged"})
+        assert response.status_code == 403
+        assert error_of(response) == "csrf_failed"
+    # The whole budget is left for the person's own attempts, and it still holds them.
+    assert sign_in(client, "wrong-token-0123456789").status_code == 403
+    assert sign_in(client).status_code == 303
+    assert signed_in(client)
+    over = sign_in(app.test_client())
+    assert over.status_code == 429
+    assert error_of(over) == "rate_limited"
 
 
 @pytest.mark.parametrize(
@@ -462,6 +553,32 @@ def test_orders_newest_oldest_and_disagreements_first(review_app, admin):
     assert 'aria-current="page">Disagreements first' in disagreements.text
 
 
+@pytest.mark.parametrize("low_confidence", [0.2, 0.6, 0.95])
+def test_the_differs_badge_is_what_disagreements_first_puts_first(tmp_path, low_confidence):
+    app = make_app(tmp_path, LOW_CONFIDENCE=low_confidence)
+    client = app.test_client()
+    assert sign_in(client).status_code == 303
+    readings = [(7, 1, 0.99), (4, 9, 0.3), (2, 2, 0.5), (5, 6, None), (3, 8, 0.7), (0, 0, 0.8), (6, 5, 0.6)]
+    ids = add_samples(app, readings)
+    expected = {
+        i for i, (read, label, sure) in zip(ids, readings) if label != read and (sure is None or sure >= low_confidence)
+    }
+    for order in ("disagreements", "newest"):
+        response = client.get(f"/review?order={order}")
+        assert response.status_code == 200
+        shown = gallery_ids(response.text)
+        marked = re.findall(r'<li class="card sample" id="sample-(\d+)"[^>]*data-disagrees', response.text)
+        badged = {int(i) for i in marked}
+        differs = {i for i in shown if '<span class="differs">' in card_of(response.text, i)}
+        assert badged == differs == expected, order
+        if order == "disagreements":
+            assert set(shown[: len(expected)]) == expected
+
+
+def card_of(html: str, sample_id: int) -> str:
+    return html.split(f'id="sample-{sample_id}"', 1)[1].split("</li>", 1)[0]
+
+
 def test_pages_of_the_gallery(review_app, admin):
     n = review.PER_PAGE + 5
     ids = add_samples(review_app, [(1, 1, 0.9)] * n)
@@ -489,7 +606,22 @@ def test_an_empty_gallery_says_so(admin):
 
 
 @pytest.mark.parametrize(
-    "query", ["status=deleted", "order=random", "page=0", "page=-1", "page=abc", "page=1e3", "page=99999999999"]
+    "query",
+    [
+        "status=deleted",
+        "status=%C3%A9",
+        "status=All",
+        "order=random",
+        "order=%00",
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "page=1e3",
+        "page=99999999999",
+        "page=" + "9" * 5000,
+        "page=%D9%A1",  # an Arabic-Indic 1
+        "page=%EF%BC%91",  # a fullwidth 1
+    ],
 )
 def test_filters_the_page_does_not_offer_are_a_400(admin, query):
     response = admin.get(f"/review?{query}")
@@ -505,7 +637,8 @@ def test_approve_on_a_card_approves_exactly_that_sample(review_app, admin):
     ids = add_samples(review_app, [(k, k, 0.9) for k in range(4)])
     page = admin.get("/review?order=oldest")
     [card] = [f for f in forms_of(page.text).forms if ("decision", "approve", f"Approve sample {ids[1]}") in f.buttons]
-    assert [v for k, v in card.fields if k == "ids"] == [str(ids[1])]  # its own form: boxes ticked elsewhere stay out
+    # Its own form, naming the sample and the label shown: boxes ticked elsewhere stay out.
+    assert [v for k, v in card.fields if k == "ids"] == [f"{ids[1]}:1"]
     response = press(admin, page.text, f"Approve sample {ids[1]}")
     assert response.status_code == 303
     assert response.headers["Location"] == "/review?status=pending&order=oldest&page=1&done=approve&changed=1"
@@ -552,12 +685,16 @@ def test_select_all_is_a_box_javascript_reveals(admin, review_app):
 
 
 def forged(client, html: str, ids: list[int], **changes):
-    """The bulk form's fields with ``ids`` approved, then ``changes`` (None drops a field)."""
-    fields = dict(forms_of(html).by_id["bulk"].fields)
+    """The bulk form's fields with the boxes of samples ``ids`` ticked to approve, then ``changes``
+    (None drops a field)."""
+    bulk = forms_of(html).by_id["bulk"]
+    fields = dict(bulk.fields)
     fields.update({k: v for k, v in changes.items() if v is not None})
     for k in [k for k, v in changes.items() if v is None]:
         fields.pop(k)
-    return MultiDict([*fields.items(), *[("ids", str(i)) for i in ids], ("decision", "approve")])
+    ticked = [("ids", box) for box in bulk.boxes if box_id(box) in ids]
+    assert len(ticked) == len(ids)
+    return MultiDict([*fields.items(), *ticked, ("decision", "approve")])
 
 
 @pytest.mark.parametrize(
@@ -570,8 +707,18 @@ def forged(client, html: str, ids: list[int], **changes):
         ({}, {"Origin": "null"}),
         ({}, {"Sec-Fetch-Site": "cross-site"}),
         ({}, {"Sec-Fetch-Site": "same-site"}),
+        *[({}, headers) for headers in MALFORMED.values()],
     ],
-    ids=["no-csrf", "wrong-csrf", "empty-csrf", "cross-site-origin", "null-origin", "cross-site", "same-site"],
+    ids=[
+        "no-csrf",
+        "wrong-csrf",
+        "empty-csrf",
+        "cross-site-origin",
+        "null-origin",
+        "cross-site",
+        "same-site",
+        *MALFORMED,
+    ],
 )
 def test_a_forged_cross_site_decision_changes_nothing(review_app, admin, changes, headers):
     ids = add_samples(review_app, [(1, 1, 0.9), (2, 2, 0.9)])
@@ -611,6 +758,40 @@ def test_a_forged_sign_out_signs_nobody_out(admin):
     assert signed_in(admin)
 
 
+FOREIGN_POSTS = {
+    "sign-in": ("/review/sign-in", {"token": TOKEN, "csrf": "from-elsewhere"}),
+    "sign-out": ("/review/sign-out", {"csrf": "from-elsewhere"}),
+    "decide": ("/review/decide", {"csrf": "from-elsewhere", "ids": "1:1", "decision": "approve"}),
+}
+
+
+@pytest.mark.parametrize(("path", "fields"), list(FOREIGN_POSTS.values()), ids=list(FOREIGN_POSTS))
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": CROSS_SITE, "Sec-Fetch-Site": "cross-site"}, {"Origin": CROSS_SITE}, MALFORMED["origin-bad-ipv6"]],
+    ids=["cross-site", "origin-only", "malformed-origin"],
+)
+def test_a_post_from_another_site_sets_no_cookie_and_signs_nobody_out(review_app, admin, path, fields, headers):
+    """The browser withholds the SameSite=Strict cookie from another site's form: a cookie in the answer
+    would replace the person's own and sign them out. (A fresh client stands for that browser.)"""
+    ids = add_samples(review_app, [(1, 1, 0.9)])
+    withheld = review_app.test_client()
+    response = withheld.post(path, data=fields, headers=headers)
+    assert response.status_code == 403
+    assert error_of(response) == "csrf_failed"
+    assert "Set-Cookie" not in response.headers
+    assert "<form" not in response.text and 'name="csrf"' not in response.text
+    assert "This form was sent from another site" in response.text
+    # A browser that sends the cookie anyway is answered the same, and stays signed in.
+    with_cookie = admin.post(path, data=fields, headers=headers)
+    assert with_cookie.status_code == 403
+    assert error_of(with_cookie) == "csrf_failed"
+    assert "Set-Cookie" not in with_cookie.headers
+    assert "<form" not in with_cookie.text
+    assert signed_in(admin)
+    assert statuses(review_app) == {ids[0]: "pending"}
+
+
 def test_deciding_signed_out_is_refused(review_app):
     ids = add_samples(review_app, [(1, 1, 0.9)])
     client = review_app.test_client()
@@ -629,16 +810,45 @@ def test_deciding_signed_out_is_refused(review_app):
     [
         ([], "approve", 400, "invalid_review"),
         (["abc"], "approve", 400, "invalid_review"),
-        (["0"], "approve", 400, "invalid_review"),
-        (["-1"], "approve", 400, "invalid_review"),
-        (["1.0"], "approve", 400, "invalid_review"),
-        (["9" * 30], "approve", 400, "invalid_review"),
-        (["1"], "delete", 400, "invalid_review"),
-        (["1"], "", 400, "invalid_review"),
-        ([str(k) for k in range(1, review.MAX_IDS + 2)], "approve", 400, "too_many_ids"),
-        ([str(k % 3 + 1) for k in range(3000)], "reject", 413, "too_large"),
+        (["1"], "approve", 400, "invalid_review"),  # an id without the label shown
+        (["0:1"], "approve", 400, "invalid_review"),
+        (["-1:1"], "approve", 400, "invalid_review"),
+        (["1.0:1"], "approve", 400, "invalid_review"),
+        (["9" * 30 + ":1"], "approve", 400, "invalid_review"),
+        ([f"{2**63}:1"], "approve", 400, "invalid_review"),
+        (["9" * 5000 + ":1"], "approve", 400, "invalid_review"),  # past int()'s digit limit
+        (["1:10"], "approve", 400, "invalid_review"),
+        (["1:"], "approve", 400, "invalid_review"),
+        (["1:1:1"], "approve", 400, "invalid_review"),
+        (["\uff11:1"], "approve", 400, "invalid_review"),  # a fullwidth digit
+        (["1:\u0661"], "approve", 400, "invalid_review"),  # an Arabic-Indic digit
+        (["1:1", "1:2"], "approve", 400, "invalid_review"),  # one sample, two labels
+        (["1:1"], "delete", 400, "invalid_review"),
+        (["1:1"], "", 400, "invalid_review"),
+        ([f"{k}:1" for k in range(1, review.MAX_IDS + 2)], "approve", 400, "too_many_ids"),
+        ([f"{k % 3 + 1}:1" for k in range(3000)], "reject", 413, "too_large"),
     ],
-    ids=["none", "word", "zero", "negative", "float", "huge", "delete", "no-decision", "too-many", "flood"],
+    ids=[
+        "none",
+        "word",
+        "no-label",
+        "zero",
+        "negative",
+        "float",
+        "huge",
+        "2-to-the-63",
+        "past-int-limit",
+        "label-10",
+        "empty-label",
+        "three-parts",
+        "fullwidth-id",
+        "arabic-indic-label",
+        "two-labels",
+        "delete",
+        "no-decision",
+        "too-many",
+        "flood",
+    ],
 )
 def test_a_decision_the_page_cannot_send_is_a_clear_4xx_and_changes_nothing(
     review_app, admin, ids, decision, status, code
@@ -654,12 +864,82 @@ def test_a_decision_the_page_cannot_send_is_a_clear_4xx_and_changes_nothing(
     assert statuses(review_app) == dict.fromkeys([1, 2, 3], "pending")
 
 
+def test_a_label_given_after_the_page_was_loaded_is_not_approved_unseen(review_app, admin):
+    """A visitor may re-send a reading's sample token (valid for a day) with another label while the
+    reviewer looks at the page: the decision binds to the label shown, and the page says what changed."""
+    visitor = review_app.test_client()
+    tokens = []
+    for digit in "710":
+        reading = visitor.post("/predict", data=drawn_digit(digit), content_type="image/png")
+        assert reading.status_code == 200
+        tokens.append(reading.get_json()["sample"])
+    ids = []
+    for token, label in zip(tokens, [7, 1, 0]):
+        given = visitor.post("/api/feedback", json={"sample": token, "label": label})
+        assert given.status_code == 201
+        ids.append(given.get_json()["id"])
+    page = admin.get("/review?order=oldest")
+    assert page.status_code == 200
+    relabelled = visitor.post("/api/feedback", json={"sample": tokens[1], "label": 8})
+    assert relabelled.status_code == 201 and relabelled.get_json()["id"] == ids[1]
+
+    response = press(admin, page.text, "Approve selected", check=ids)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/review?status=pending&order=oldest&page=1&done=approve&changed=2&stale=1"
+    assert statuses(review_app) == {ids[0]: "approved", ids[1]: "pending", ids[2]: "approved"}
+    after = admin.get(response.headers["Location"])
+    assert after.status_code == 200
+    assert "2 samples approved." in after.text
+    assert re.search(
+        r'<p class="message review-stale" id="review-stale" data-kind="error" role="alert">'
+        r"1 sample changed since you loaded the page: look again.</p>",
+        after.text,
+    )
+    assert gallery_ids(after.text) == [ids[1]]
+    assert '<dd class="sample-label">8</dd>' in after.text  # shown now as it is
+
+    # The card's own button on the old page is bound the same way; on the page as it is now it works.
+    old_card = press(admin, page.text, f"Reject sample {ids[1]}")
+    assert old_card.status_code == 303
+    assert old_card.headers["Location"].endswith("done=reject&changed=0&stale=1")
+    assert statuses(review_app)[ids[1]] == "pending"
+    new_card = press(admin, after.text, f"Reject sample {ids[1]}")
+    assert new_card.status_code == 303
+    assert new_card.headers["Location"].endswith("done=reject&changed=1")
+    assert statuses(review_app)[ids[1]] == "rejected"
+    assert "review-stale" not in admin.get(new_card.headers["Location"]).text
+
+
+@pytest.mark.parametrize(
+    ("query", "done", "stale"),
+    [
+        ("done=approve&changed=2&stale=1", "2 samples approved.", "1 sample changed"),
+        ("done=approve&changed=%EF%BC%91", None, None),  # a fullwidth 1
+        ("done=approve&changed=" + "9" * 5000, None, None),
+        ("done=delete&changed=1&stale=1", None, None),
+        ("done=reject&changed=1&stale=%D9%A1", "1 sample rejected.", None),  # an Arabic-Indic 1
+        ("done=reject&changed=1&stale=0", "1 sample rejected.", None),
+        ("stale=3", None, None),
+    ],
+)
+def test_only_an_outcome_the_page_itself_sends_is_shown(review_app, admin, query, done, stale):
+    add_samples(review_app, [(1, 1, 0.9)])
+    response = admin.get(f"/review?{query}")
+    assert response.status_code == 200
+    found = re.search(r'id="review-done" role="status">([^<]*)<', response.text)
+    assert (found and found.group(1)) == (done or None)
+    found = re.search(r'id="review-stale" data-kind="error" role="alert">([^<]*)<', response.text)
+    assert (found is not None) == (stale is not None)
+    assert stale is None or found.group(1).startswith(stale)
+
+
 def test_ids_of_no_sample_are_ignored(review_app, admin):
     [one] = add_samples(review_app, [(1, 1, 0.9)])
     page = admin.get("/review")
     fields = dict(forms_of(page.text).by_id["bulk"].fields)
     response = admin.post(
-        "/review/decide", data=MultiDict([*fields.items(), ("ids", str(one)), ("ids", "999"), ("decision", "approve")])
+        "/review/decide",
+        data=MultiDict([*fields.items(), ("ids", f"{one}:1"), ("ids", "999:1"), ("decision", "approve")]),
     )
     assert response.status_code == 303
     assert response.headers["Location"].endswith("done=approve&changed=1")
@@ -678,6 +958,52 @@ def test_a_database_that_cannot_be_read_is_a_503_page(tmp_path):
     assert error_of(response) == "review_unavailable"
     assert "The feedback database cannot be used right now" in response.text
     assert response.mimetype == "text/html"
+
+
+# The first schema's table (model/feedback.py before review states): no status, no confidence, user_version 0.
+FIRST_SCHEMA = f"""
+CREATE TABLE samples (
+    id INTEGER PRIMARY KEY, sample_id TEXT NOT NULL UNIQUE, created TEXT NOT NULL, model TEXT NOT NULL,
+    prediction INTEGER NOT NULL, label INTEGER NOT NULL, pixels BLOB NOT NULL CHECK (length(pixels) = {PIXELS})
+)
+"""
+
+
+def first_schema_database(path: Path, readings: list[tuple[int, int]]) -> Path:
+    """A database of the first schema with one sample per (prediction, label), oldest first."""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute(FIRST_SCHEMA)
+        db.executemany(
+            "INSERT INTO samples (sample_id, created, model, prediction, label, pixels) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (f"old{k}", f"2024-05-0{k + 1}T12:00:00+00:00", "digits", read, label, picture(k).tobytes())
+                for k, (read, label) in enumerate(readings)
+            ],
+        )
+    return path
+
+
+def test_a_read_only_first_schema_database_is_shown_all_pending_and_a_decision_is_a_503(tmp_path):
+    path = first_schema_database(tmp_path / "old.sqlite", [(3, 3), (1, 7)])
+    app = make_app(tmp_path, FEEDBACK_DB=f"file:{path}?mode=ro")
+    client = app.test_client()
+    assert sign_in(client).status_code == 303
+    page = client.get("/review")
+    assert page.status_code == 200
+    assert gallery_ids(page.text) == [2, 1]
+    counts = dict(re.findall(r'<span class="count" data-status="(\w+)">(\d+)</span>', page.text))
+    assert counts == {"pending": "2", "approved": "0", "rejected": "0", "all": "2"}
+    assert '<dd class="sample-confidence">unknown</dd>' in card_of(page.text, 2)
+    assert client.get("/review?order=disagreements&status=all").status_code == 200
+    response = press(client, page.text, "Approve sample 1")
+    assert response.status_code == 503
+    assert error_of(response) == "review_unavailable"
+    assert response.mimetype == "text/html"
+    assert "The feedback database cannot be used right now" in response.text and "readonly" in response.text
+    assert "until then it can be read, not changed" in response.text
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert [row[1] for row in db.execute("PRAGMA table_info(samples)")][-1] == "pixels"
 
 
 # -- the same headers as the drawing page ---------------------------------------------------------------
@@ -747,7 +1073,7 @@ def test_review_pages_have_the_drawing_pages_headers_and_no_inline_code(review_a
 
 def many_ids(client, app):
     csrf = csrf_of(as_admin(client, "/review").text)
-    ids = [("ids", str(k)) for k in range(1, review.MAX_IDS + 2)]
+    ids = [("ids", f"{k}:1") for k in range(1, review.MAX_IDS + 2)]
     return client.post("/review/decide", data=MultiDict([("csrf", csrf), *ids, ("decision", "approve")]))
 
 
