@@ -7,7 +7,9 @@ A PNG of a drawn digit (dark ink on white, as the page sends), 280x280 and 1000x
 the 280x280 one through the Flask test client for the whole request; p50 and p99 in milliseconds.
 The dot-or-dash check (``preprocess.stroke_shape``) is timed side by side with ``to_mnist``, one
 call of each in turn, so that its share of the preprocessing is a ratio both timings share the
-machine's load for. In-process: no network or server in the way.
+machine's load for; the rate limit's cost the same way: the whole request with the limits off and
+with a ``predict`` budget far above what the run spends (counted, never refused), in turn.
+In-process: no network or server in the way.
 """
 
 from __future__ import annotations
@@ -90,6 +92,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         row(f"whole request, {name}, 280 px", times)
         requests[name] = float(np.median(times))
+    limited = create_app({"TESTING": True, "RATE_LIMITS": "predict=100000000/minute"}).test_client()
+    free, counted = paired_timings(
+        [
+            lambda: client.post("/predict", data=png, content_type="image/png"),
+            lambda: limited.post("/predict", data=png, content_type="image/png"),
+        ],
+        args.requests,
+    )
+    row("whole request, digits, limits off", free)
+    row("whole request, digits, limits counting", counted)
+    extra = float(np.median(counted) - np.median(free))
+    print(f"the rate limit's cost (medians): {extra:+.3f} ms, {np.median(counted) / np.median(free):.3f}x the request")
     print("the dot-or-dash check's share (medians), at most:")
     for size in SIZES:
         print(f"  of to_mnist at {size} px: {checks[size] / preprocessing[size]:.1%}")
