@@ -15,6 +15,7 @@ from typing import Any
 
 from app.ratelimit import DEFAULT_SETTING, rate_limits
 from model.feedback import CONFIDENT
+from model.preprocess import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,9 +117,11 @@ SETTINGS: tuple[Setting, ...] = (
         default_text="`model/` of this repository",
     ),
     Setting("DEFAULT_MODEL", "digits", text, "the model `/predict` uses without `?model=`"),
-    Setting("MAX_BYTES", 2 * 1024 * 1024, positive_int, "largest image accepted, in bytes"),
-    Setting("MAX_SIDE", 4096, positive_int, "largest width or height accepted, in pixels"),
-    Setting("MAX_PIXELS", 16_000_000, positive_int, "largest width x height accepted"),
+    Setting(
+        "MAX_BYTES", Limits().max_bytes, positive_int, "largest image accepted, in bytes (a phone photo is 3-6 MB)"
+    ),
+    Setting("MAX_SIDE", Limits().max_side, positive_int, "largest width or height accepted, in pixels"),
+    Setting("MAX_PIXELS", Limits().max_pixels, positive_int, "largest width x height accepted"),
     Setting(
         "LOW_CONFIDENCE",
         CONFIDENT,

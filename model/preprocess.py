@@ -3,13 +3,16 @@
 MNIST's digits were made by scaling each handwritten digit so that its longer side is 20 pixels
 (keeping the aspect ratio, with anti-aliasing) and placing it in a 28x28 field with its centre of
 mass at the centre; the ink is light (up to 1.0) on a black (0) background. ``to_mnist`` does the
-same to any image Pillow reads: a browser canvas (dark strokes on transparent pixels), a photo of
-dark ink on paper, a white-on-black drawing, a 16-bit scan. It refuses what is not a digit: a
+same to any image Pillow reads: a browser canvas (dark strokes on transparent pixels), a phone
+photo of ink on paper (``model.paper`` removes the paper's light first), a white-on-black
+drawing, a 16-bit scan. It refuses what is not a digit: a
 blank or faint image, a speck, and a tap or a short dash, whatever the pen (``stroke_shape``).
 
 ``load_image`` is the guarded way in for untrusted bytes: it refuses oversized bodies and
 decompression bombs before decoding, and turns every decoding failure into ``UnreadableImage``.
 ``preprocess`` is both steps; ``to_png`` encodes the result to show what the network saw.
+``to_mnist`` is two steps that ``model.segment`` also uses one at a time: ``ink_map`` (the whole
+image as ink on a black background) and ``ink_to_mnist`` (one digit's ink to the 28x28 form).
 
 Pillow and NumPy only: no web framework, no app code.
 """
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from model import paper
 from model.shape import SIDE
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
@@ -38,6 +42,10 @@ BOX = 20  # the longer side of the digit's box, as in MNIST
 TARGET_CENTRE = (13.996, 14.007)
 
 WORK_SIDE = 1024  # larger images are first shrunk by an integer factor to at most about this side
+# A JPEG larger than this on its shorter side is decoded at 1/2, 1/4 or 1/8 of its size (Pillow's draft
+# mode: the decoder skips the detail), the smallest that keeps this many pixels on the shorter side.
+DRAFT_SIDE = 512
+DRAFT_SCALE = "digits.draft_scale"  # ``image.info`` key: original pixels per decoded pixel (1 unless drafted)
 INK_THRESHOLD = 0.25  # fraction of the ink's maximum a pixel needs to count towards the digit's box
 SPECK_FRACTION = 0.02  # a detached run of rows or columns with less of the ink than this is a speck
 MIN_CONTRAST = 0.1  # the ink must differ from the background by at least this much (of the full 0-1 range)
@@ -51,7 +59,7 @@ MARGIN = 3  # output pixels of context kept around the box when scaling (the str
 class Limits:
     """What ``load_image`` accepts: body size in bytes, pixels per side, and pixels in all."""
 
-    max_bytes: int = 2 * 1024 * 1024
+    max_bytes: int = 8 * 1024 * 1024  # a 12-megapixel phone JPEG is 3-6 MB
     max_side: int = 4096
     max_pixels: int = 16_000_000
 
@@ -83,6 +91,8 @@ def load_image(data: bytes, limits: Limits = Limits()) -> Image.Image:
     """Decode ``data`` into a Pillow image: the first frame, upright per its EXIF orientation.
 
     The size checks come before any pixel is decoded: Pillow's ``open`` reads only the header.
+    A large JPEG is decoded at a reduced size (``DRAFT_SIDE``); ``image.info[DRAFT_SCALE]`` says
+    by how much, so that positions found in the image can be given in the original's pixels.
     Raises ``ImageTooLarge`` or ``UnreadableImage``; the messages never quote the data.
     """
     if len(data) > limits.max_bytes:
@@ -113,7 +123,12 @@ def load_image(data: bytes, limits: Limits = Limits()) -> Image.Image:
     kind = image.format or "image"
     try:
         image.seek(0)  # the first frame of an animation
+        scale = 1.0
+        if image.format == "JPEG" and min(width, height) > DRAFT_SIDE:
+            image.draft(image.mode, (DRAFT_SIDE, DRAFT_SIDE))
+            scale = width / image.size[0]
         image.load()
+        image.info[DRAFT_SCALE] = scale
         ImageOps.exif_transpose(image, in_place=True)  # keeps ``image.format``
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge("the image has too many pixels (a decompression bomb?)") from None
@@ -158,10 +173,33 @@ def to_mnist(image: Image.Image) -> np.ndarray:
     mean centre of mass, to a fraction of a pixel. Raises ``NoDigitFound`` when there is no
     usable ink, or when the ink is a dot or a dash rather than a digit.
     """
+    return ink_to_mnist(ink_map(image))
+
+
+def ink_map(image: Image.Image) -> np.ndarray:
+    """Any Pillow image -> its ink (h, w) float32 in [0, 1]: 0 on the background, 1 at the strongest ink.
+
+    ``(h, w)`` is the image's size, or that divided by a whole factor for an image larger than
+    ``WORK_SIDE``. A photo of paper (``model.paper.looks_like_photo``) has its light removed by
+    ``model.paper.find_ink``; anything else is measured against its border's colour. Raises
+    ``NoDigitFound`` for a blank or faint image.
+    """
     if image.width < 1 or image.height < 1:
         raise NoDigitFound(f"no digit found: the image is {image.width}x{image.height} pixels")
-    grey = _flatten(*_planes(image))  # (h, w) in [0, 1]
-    ink = _ink(grey)  # (h, w) in [0, 1], 0 = background, max 1
+    grey, alpha = _planes(image)  # (h, w) in [0, 1]
+    grey = _flatten(grey, alpha)
+    if alpha is None and paper.looks_like_photo(grey):
+        return paper.find_ink(grey)
+    return _ink(grey)
+
+
+def ink_to_mnist(ink: np.ndarray) -> np.ndarray:
+    """One digit's ink (h, w), 0 = background (``ink_map``'s form) -> (28, 28) float32 in [0, 1] as MNIST.
+
+    Cropped to the ink's box (faint pixels and detached specks ignored), scaled so the box's
+    longer side is 20 px, placed with its centre of mass at MNIST's. Raises ``NoDigitFound``
+    when the ink is blank, a speck, a dot or a dash.
+    """
     top, left, bottom, right = _digit_box(ink)
     _refuse_marks(ink[top:bottom, left:right], ink.shape)
     patch = _scale(ink, top, left, bottom, right)

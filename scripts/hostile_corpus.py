@@ -64,7 +64,7 @@ from model.shape import CLASSES  # noqa: E402
 MARKER = "HOSTILE-7c1e-MARKER"
 
 # The app's limits (app.settings.DEFAULTS): image bytes, and Werkzeug's body limit derived from it.
-MAX_BYTES = 2 * 1024 * 1024
+MAX_BYTES = DEFAULTS["MAX_BYTES"]
 MAX_BODY = MAX_BYTES * 4 // 3 + 64 * 1024
 
 OK, BAD, FORBIDDEN, TIMEOUT, TOO_LARGE, UNSUPPORTED, NO_DIGIT = 200, 400, 403, 408, 413, 415, 422

@@ -13,6 +13,7 @@ from PIL import Image
 
 from app.explain import DECIMALS
 from model.predict import read_digit
+from model.preprocess import Limits
 from tests.support.canvas import drawn_digit, pen_mark
 from tests.support.requests import FORMS, data_url, post_multipart, post_raw
 
@@ -209,9 +210,9 @@ def expect_error(response, status: int, code: str) -> dict:
         (lambda c: c.post("/predict", data=drawn_digit()), 415, "unsupported_media_type"),
         (lambda c: post_raw(c, png_bomb(100_000, 100_000)), 413, "too_large"),
         (lambda c: post_raw(c, png_bomb(60_000, 2)), 413, "too_large"),
-        (lambda c: post_raw(c, b"\x00" * (4 * 1024 * 1024)), 413, "too_large"),
+        (lambda c: post_raw(c, b"\x00" * (2 * Limits().max_bytes)), 413, "too_large"),
         (
-            lambda c: c.post("/predict", json={"image": base64.b64encode(b"\x00" * (2 * 1024 * 1024 + 1)).decode()}),
+            lambda c: c.post("/predict", json={"image": base64.b64encode(b"\x00" * (Limits().max_bytes + 1)).decode()}),
             413,
             "too_large",
         ),

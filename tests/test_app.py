@@ -11,6 +11,7 @@ from app import StartupError, create_app, samples, settings
 from app.settings import ROOT, SettingsError, from_environ
 from model.checkpoint import Checkpoint
 from model.network import Network, SGDState
+from model.preprocess import Limits
 from model.shape import PIXELS
 
 NEW_KEY = "n" * 20
@@ -19,7 +20,7 @@ OLD_KEY = "o" * 24
 
 def test_defaults_then_environment_then_test_config(monkeypatch):
     app = create_app()
-    assert app.config["MAX_BYTES"] == 2 * 1024 * 1024 and app.config["DEFAULT_MODEL"] == "digits"
+    assert app.config["MAX_BYTES"] == Limits().max_bytes and app.config["DEFAULT_MODEL"] == "digits"
     monkeypatch.setenv("DIGITS_MAX_BYTES", "1000")
     monkeypatch.setenv("DIGITS_DEFAULT_MODEL", "seed")
     app = create_app()
