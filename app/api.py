@@ -1,11 +1,13 @@
-"""The JSON API: ``POST /predict``, ``POST /api/explain``, ``POST /api/feedback``,
+"""The JSON API: ``POST /predict``, ``POST /api/explain``, ``POST /api/read``, ``POST /api/feedback``,
 ``GET /api/models``, ``GET /healthz`` and ``GET /openapi.json``.
 
 An image travels: request body -> ``app.inputs.image_bytes`` (one of three input forms) ->
 ``model.predict.read_digit`` (``model.preprocess``'s checks, decoding and 28x28 MNIST form, then
 ``Network.predict_proba``) -> the answer, which carries a signed ``sample`` token
 (``app.samples``); ``/api/feedback`` takes the token back with a person's label and stores the
-sample (``model.feedback``). Errors stop a request with ``app.errors.fail``.
+sample (``model.feedback``). ``/api/read`` reads a whole number instead: ``model.predict.read_number``
+splits the ink into digits (``model.segment``) and reads each the same way. Errors stop a request with
+``app.errors.fail``.
 
 Every answer is a dict built in the order ``app.openapi`` documents (``create_app`` turns off
 Flask's sorting of keys): a reading leads with ``label``, ``confidence``, ``probabilities`` and
@@ -23,6 +25,7 @@ from app import cooperative, explain, openapi, ratelimit, samples
 from app.errors import fail
 from app.inputs import body, image_bytes, json_object
 from app.models import Model
+from model import predict as reader
 from model import preprocess
 from model.feedback import FeedbackStore
 from model.predict import Reading, read_digit
@@ -31,6 +34,8 @@ bp = Blueprint("api", __name__)
 
 # A feedback request is a token of about 1,100 characters and a label.
 FEEDBACK_MAX_BODY = 8 * 1024
+# The values of ``?explain=`` on /predict: whether to add what the hidden layers make of the image.
+EXPLAIN_VALUES = {"1": True, "true": True, "0": False, "false": False}
 
 
 def models() -> dict[str, Model]:
@@ -57,7 +62,11 @@ def openapi_document() -> Response:
 @bp.post("/predict")
 @ratelimit.limit("predict")
 def predict() -> Response:
-    """The digit in the image, with the image the network saw and a token to give feedback with."""
+    """The digit in the image, with the image the network saw and a token to give feedback with;
+    with ``?explain=1`` also what the hidden layers make of it (``app.explain``)."""
+    inside = EXPLAIN_VALUES.get(request.args.get("explain", "0").lower())
+    if inside is None:
+        fail("invalid_parameter", "'explain' must be 1, true, 0 or false")
     model, reading = _read()
     sample = samples.new_sample(reading.image, reading.label, model.name)
     return jsonify(
@@ -65,6 +74,7 @@ def predict() -> Response:
             **_answer(model, reading),
             "input": "data:image/png;base64," + base64.b64encode(preprocess.to_png(reading.image)).decode("ascii"),
             "sample": samples.sign(sample, samples.keys_of(current_app)),
+            **(explain.explain(model.network, reading.image) if inside else {}),
         }
     )
 
@@ -75,6 +85,24 @@ def explain_digit() -> Response:
     """The reading plus what the hidden layers make of the image (``app.explain``)."""
     model, reading = _read()
     return jsonify({**_answer(model, reading), **explain.explain(model.network, reading.image)})
+
+
+@bp.post("/api/read")
+@ratelimit.limit("predict")
+def read_number() -> Response:
+    """Every digit in the image, left to right, each with its reading and its box."""
+    model = _model()
+    number = reader.read_number(model.network, image_bytes(), _limits())
+    return jsonify(
+        {
+            "text": number.text,
+            "digits": [
+                {"label": d.label, "confidence": round(d.confidence, explain.DECIMALS), "box": list(d.box)}
+                for d in number.digits
+            ],
+            "model": model.name,
+        }
+    )
 
 
 @bp.post("/api/feedback")
@@ -115,18 +143,27 @@ def feedback() -> tuple[Response, int]:
     ), 201
 
 
-def _read() -> tuple[Model, Reading]:
-    """The model the request asks for and what it reads in the request's image."""
+def _model() -> Model:
+    """The model the request asks for (``?model=``), else the default one."""
     name = request.args.get("model", current_app.config["DEFAULT_MODEL"])
     model = models().get(name)
     if model is None:
         fail("unknown_model", f"no such model; known models: {', '.join(models())}")
-    limits = preprocess.Limits(
+    return model
+
+
+def _limits() -> preprocess.Limits:
+    return preprocess.Limits(
         max_bytes=current_app.config["MAX_BYTES"],
         max_side=current_app.config["MAX_SIDE"],
         max_pixels=current_app.config["MAX_PIXELS"],
     )
-    return model, read_digit(model.network, image_bytes(), limits)
+
+
+def _read() -> tuple[Model, Reading]:
+    """The model the request asks for and what it reads in the request's image."""
+    model = _model()
+    return model, read_digit(model.network, image_bytes(), _limits())
 
 
 def _answer(model: Model, reading: Reading) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from model.feedback import FeedbackError
 from model.preprocess import ImageError, ImageTooLarge, NoDigitFound, UnreadableImage
+from model.segment import MAX_DIGITS, TooManyDigits
 
 try:  # gunicorn's errors for a body it cannot de-chunk; another server has its own
     from gunicorn.http.errors import ParseException as BrokenBody
@@ -26,11 +27,13 @@ except ImportError:  # pragma: no cover - serving without gunicorn
         """Never raised: stands in for gunicorn's body parse errors."""
 
 
-# Which requests can meet an error: any request, one that sends an image (/predict, /api/explain),
-# one that sends feedback (/api/feedback), or one of the review page (/review, answered as HTML
+# Which requests can meet an error: any request, one that sends an image (/predict, /api/explain,
+# /api/read), one to /predict alone, one that reads a whole number (/api/read), one that sends feedback
+# (/api/feedback), or
+# one of the review page (/review, answered as HTML
 # by app.review and so not in the OpenAPI document), or one with a rate limit (/predict, /api/explain,
 # /api/feedback and the review page's sign-in: app.ratelimit).
-Scope = Literal["any", "image", "feedback", "review", "limited"]
+Scope = Literal["any", "image", "predict", "number", "feedback", "review", "limited"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ ERRORS: tuple[ErrorCode, ...] = (
     ErrorCode("invalid_data_url", 400, "image", "`image` is a malformed data URL, or one not in base64"),
     ErrorCode("too_many_files", 400, "image", "the form has more than one `image` file"),
     ErrorCode("unknown_model", 400, "image", "`?model=` names no model this server has"),
+    ErrorCode("invalid_parameter", 400, "predict", "`/predict?explain=` is not one of `1`, `true`, `0`, `false`"),
     ErrorCode("invalid_label", 400, "feedback", "`label` is not a digit, an integer from 0 to 9"),
     ErrorCode("invalid_sample", 400, "feedback", "`sample` is not a token this server signed, or it was altered"),
     ErrorCode("expired_sample", 400, "feedback", "`sample` is older than `DIGITS_SAMPLE_MAX_AGE` (a day by default)"),
@@ -98,6 +102,12 @@ ERRORS: tuple[ErrorCode, ...] = (
     ),
     ErrorCode("no_digit", 422, "image", "a blank image, a dot or a short dash, or ink too faint to be a digit"),
     ErrorCode(
+        "too_many_digits",
+        422,
+        "number",
+        f"`/api/read` of an image with more than {MAX_DIGITS} digits (`model.segment.MAX_DIGITS`)",
+    ),
+    ErrorCode(
         "rate_limited",
         429,
         "limited",
@@ -120,6 +130,7 @@ IMAGE_ERRORS: dict[type[ImageError], str] = {
     ImageTooLarge: "too_large",
     UnreadableImage: "invalid_image",
     NoDigitFound: "no_digit",
+    TooManyDigits: "too_many_digits",
 }
 # The framework's own errors (routing, body limits) by status.
 HTTP_ERRORS: dict[int, str] = {
@@ -128,9 +139,9 @@ HTTP_ERRORS: dict[int, str] = {
 }
 
 
-def codes(status: int, scope: Scope | None = None) -> list[str]:
-    """The codes answered with ``status``: all of them, or those a request of ``scope`` can meet."""
-    return [e.code for e in ERRORS if e.status == status and (scope is None or e.scope in ("any", scope))]
+def codes(status: int, *scopes: Scope) -> list[str]:
+    """The codes answered with ``status``: all of them, or those a request of any of ``scopes`` can meet."""
+    return [e.code for e in ERRORS if e.status == status and (not scopes or e.scope in ("any", *scopes))]
 
 
 class ApiError(Exception):

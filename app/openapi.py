@@ -23,6 +23,7 @@ from app import errors, ratelimit
 from app.explain import DECIMALS, TOP_UNITS
 from app.inputs import IMAGE_TYPES
 from app.settings import ROOT
+from model.segment import MAX_DIGITS
 from model.shape import CLASSES, PIXELS, SIDE
 
 JSON = "application/json"
@@ -86,11 +87,12 @@ def _object(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
 
 
-def _answer(description: str, properties: dict[str, Any]) -> dict[str, Any]:
-    """The schema of an answer: all of ``properties``, in the order the app writes them, which the
-    description states."""
+def _answer(description: str, properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The schema of an answer: ``properties`` (all required but the ``optional`` ones), in the order the
+    app writes them, which the description states."""
     order = ", ".join(f"`{name}`" for name in properties)
-    return {**_object(list(properties), properties), "description": f"{description} Keys in this order: {order}."}
+    required = [name for name in properties if name not in optional]
+    return {**_object(required, properties), "description": f"{description} Keys in this order: {order}."}
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -102,9 +104,9 @@ def _json(schema: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": _ref("schemas", schema)}}}
 
 
-def _error(status: int, description: str, scope: errors.Scope | None = None) -> dict[str, Any]:
-    """A response of the ``Error`` shape whose code is one of those ``status`` has (for ``scope``)."""
-    codes = errors.codes(status, scope)
+def _error(status: int, description: str, *scopes: errors.Scope) -> dict[str, Any]:
+    """A response of the ``Error`` shape whose code is one of those ``status`` has (for ``scopes``)."""
+    codes = errors.codes(status, *scopes)
     return {
         "description": f"{description} (code: {', '.join(codes)})",
         "content": {
@@ -152,10 +154,39 @@ def _paths(app: Flask, names: list[str]) -> dict[str, Any]:
             f"(all of them up to {TOP_UNITS}) as {SIDE}x{SIDE} pictures: orange where ink excites the unit, blue "
             "where it inhibits it."
         ),
+        "parameters": predict["parameters"][:1],
         "responses": {
             **predict["responses"],
+            "400": _error(400, "The request or the image cannot be read, or there is no such model", "image"),
             "200": _json("Explanation", "The reading, each hidden layer's activations and the most active units."),
             "429": _rate_limited(app, "explain"),
+        },
+    }
+    read = {
+        **predict,
+        "operationId": "read",
+        "summary": "Read a whole number: every digit in an image, left to right",
+        "description": (
+            "The same inputs, limits, rate limit (the `predict` budget) and errors as `POST /predict`, and one "
+            f"more: more than {MAX_DIGITS} digits in the image is 422 `too_many_digits`. The ink is split into "
+            "digits: the strokes of one digit stay together (a 4 or a 5 drawn in two strokes, a dotted line), "
+            "digits that touch are cut where their ink is thinnest, the cut the network reads most surely wins, "
+            "and specks are ignored. Each digit is read as `POST /predict` reads a single one. The answer: "
+            "`text`, the digits left to right; `digits`, each with its `label`, `confidence` and `box` "
+            "(`[x0, y0, x1, y1]` in the posted image's pixels, the right and bottom edges exclusive); `model`."
+        ),
+        "parameters": predict["parameters"][:1],
+        "responses": {
+            **predict["responses"],
+            "200": _json("NumberReading", "The digits read, left to right, each with its box."),
+            "400": _error(400, "The request or the image cannot be read, or there is no such model", "image"),
+            "422": _error(
+                422,
+                "The image holds no digit (blank, too faint, a speck, a dot or a short dash), or more than "
+                f"{MAX_DIGITS} digits",
+                "image",
+                "number",
+            ),
         },
     }
     document_schema = {
@@ -171,6 +202,7 @@ def _paths(app: Flask, names: list[str]) -> dict[str, Any]:
         "/": _get("page", "The drawing page", "page", page),
         "/predict": {"post": predict},
         "/api/explain": {"post": explain},
+        "/api/read": {"post": read},
         "/api/feedback": {"post": _feedback(app)},
         "/api/models": _get(
             "listModels",
@@ -210,7 +242,8 @@ def _predict(app: Flask, names: list[str]) -> dict[str, Any]:
             'image type; or JSON `{"image": ...}` with a data URL or plain base64. PNG, JPEG, GIF, BMP and WebP '
             f"are read whatever type is declared, as long as the declared type is one of these. {limits} "
             f"The answer leads with the reading: `label`, `confidence`, `probabilities` ({ROUNDED}), `model`; "
-            "then `input` and `sample`. A blank or faint image, a speck, a dot (a tap on the pad) or a dash shorter "
+            "then `input` and `sample`, and with `?explain=1` `layers` and `units`. A blank or faint image, a "
+            "speck, a dot (a tap on the pad) or a dash shorter "
             "than about two widths of its pen is not a digit: 422 `no_digit`."
         ),
         "tags": ["prediction"],
@@ -221,7 +254,18 @@ def _predict(app: Flask, names: list[str]) -> dict[str, Any]:
                 "required": False,
                 "description": f"The model to ask (see `GET /api/models`); `{default}` when left out.",
                 "schema": {"type": "string", "enum": names, "default": default},
-            }
+            },
+            {
+                "name": "explain",
+                "in": "query",
+                "required": False,
+                "description": (
+                    "`1` or `true`: the answer also carries `layers` and `units`, what `POST /api/explain` "
+                    "answers, so that a page showing what happens inside the network sends one request per "
+                    "drawing. Any other value than `1`, `true`, `0` or `false` is 400 `invalid_parameter`."
+                ),
+                "schema": {"type": "string", "enum": ["1", "true", "0", "false"], "default": "0"},
+            },
         ],
         "requestBody": {
             "required": True,
@@ -240,7 +284,13 @@ def _predict(app: Flask, names: list[str]) -> dict[str, Any]:
         },
         "responses": {
             "200": _json("Prediction", "The digit the model reads, with its probabilities and the image it saw."),
-            "400": _error(400, "The request or the image cannot be read, or there is no such model", "image"),
+            "400": _error(
+                400,
+                "The request or the image cannot be read, there is no such model, or `explain` is not one of "
+                "its values",
+                "image",
+                "predict",
+            ),
             "408": _error(408, "The body did not arrive in time; the connection is closed", "image"),
             "413": _error(413, "The body or the image is over a limit", "image"),
             "415": _error(415, "The content type, or the declared image type, is not accepted", "image"),
@@ -348,6 +398,41 @@ def _reading_schemas() -> dict[str, Any]:
                     "maxLength": 2048,
                     "description": "A signed token of this reading, for `POST /api/feedback`.",
                 },
+                **_inside(),
+            },
+            optional=tuple(_inside()),
+        ),
+        "NumberReading": _answer(
+            "The digits read in the image, left to right.",
+            {
+                "text": {
+                    "type": "string",
+                    "pattern": f"^[0-9]{{1,{MAX_DIGITS}}}$",
+                    "description": "The digits' labels, left to right.",
+                },
+                "digits": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_DIGITS,
+                    "items": _answer(
+                        "One digit of the number.",
+                        {
+                            "label": {**_DIGIT, "description": "The digit read."},
+                            "confidence": _confidence(),
+                            "box": {
+                                "type": "array",
+                                "minItems": 4,
+                                "maxItems": 4,
+                                "items": {"type": "integer", "minimum": 0},
+                                "description": (
+                                    "`[x0, y0, x1, y1]`: the digit's ink in the posted image's pixels, "
+                                    "the right and bottom edges exclusive."
+                                ),
+                            },
+                        },
+                    ),
+                },
+                "model": _ref("schemas", "ModelName"),
             },
         ),
         "Explanation": _explanation_schema(),
@@ -363,53 +448,61 @@ def _explanation_schema() -> dict[str, Any]:
             "confidence": _confidence(),
             "probabilities": _probabilities(),
             "model": _ref("schemas", "ModelName"),
-            "layers": {
-                "type": "array",
-                "description": "One entry per hidden layer, the first hidden layer first.",
-                "items": _object(
-                    ["index", "size", "activation", "values", "max"],
-                    {
-                        "index": {"type": "integer", "minimum": 1},
-                        "size": {"type": "integer", "minimum": 1},
-                        "activation": {"type": "string"},
-                        "values": {"type": "array", "items": {"type": "number"}, "description": ROUNDED},
-                        "max": {"type": "number", "description": ROUNDED},
-                    },
-                ),
-            },
-            "units": _object(
-                ["layer", "shown", "of", "items"],
+            **_inside(),
+        },
+    )
+
+
+def _inside() -> dict[str, Any]:
+    """What the hidden layers make of the image: ``layers`` and ``units``, in /api/explain's answer and
+    in /predict's with ``?explain=1``."""
+    return {
+        "layers": {
+            "type": "array",
+            "description": "One entry per hidden layer, the first hidden layer first.",
+            "items": _object(
+                ["index", "size", "activation", "values", "max"],
                 {
-                    "layer": {"type": "integer", "enum": [1]},
-                    "shown": {"type": "integer", "minimum": 0, "maximum": TOP_UNITS},
-                    "of": {"type": "integer", "minimum": 0},
-                    "items": {
-                        "type": "array",
-                        "maxItems": TOP_UNITS,
-                        "description": "The most active units first.",
-                        "items": _object(
-                            ["unit", "activation", "excitation", "weights"],
-                            {
-                                "unit": {"type": "integer", "minimum": 0},
-                                "activation": {"type": "number"},
-                                "excitation": {
-                                    "type": "number",
-                                    "minimum": 0,
-                                    "maximum": 1,
-                                    "description": "Activation over the largest shown.",
-                                },
-                                "weights": {
-                                    "type": "string",
-                                    "pattern": "^data:image/png;base64,",
-                                    "description": f"The unit's incoming weights as a {SIDE}x{SIDE} PNG.",
-                                },
-                            },
-                        ),
-                    },
+                    "index": {"type": "integer", "minimum": 1},
+                    "size": {"type": "integer", "minimum": 1},
+                    "activation": {"type": "string"},
+                    "values": {"type": "array", "items": {"type": "number"}, "description": ROUNDED},
+                    "max": {"type": "number", "description": ROUNDED},
                 },
             ),
         },
-    )
+        "units": _object(
+            ["layer", "shown", "of", "items"],
+            {
+                "layer": {"type": "integer", "enum": [1]},
+                "shown": {"type": "integer", "minimum": 0, "maximum": TOP_UNITS},
+                "of": {"type": "integer", "minimum": 0},
+                "items": {
+                    "type": "array",
+                    "maxItems": TOP_UNITS,
+                    "description": "The most active units first.",
+                    "items": _object(
+                        ["unit", "activation", "excitation", "weights"],
+                        {
+                            "unit": {"type": "integer", "minimum": 0},
+                            "activation": {"type": "number"},
+                            "excitation": {
+                                "type": "number",
+                                "minimum": 0,
+                                "maximum": 1,
+                                "description": "Activation over the largest shown.",
+                            },
+                            "weights": {
+                                "type": "string",
+                                "pattern": "^data:image/png;base64,",
+                                "description": f"The unit's incoming weights as a {SIDE}x{SIDE} PNG.",
+                            },
+                        },
+                    ),
+                },
+            },
+        ),
+    }
 
 
 def _feedback_schemas() -> dict[str, Any]:

@@ -3,10 +3,11 @@
 Budgets, by name (``BUDGETS``: default limits in the `limits` package's notation, and what a 429
 says), each counted per client:
 
-- ``predict`` (``POST /predict``) and ``explain`` (``POST /api/explain``): 120 a minute, 2,400 an
-  hour. The page reads the drawing 250 ms after every stroke, and asks for the explanation after
-  each reading, so a brisk person makes about one of each a second while drawing: twice that for a
-  minute, and 40 a minute kept up for a whole hour, is more than a person draws.
+- ``predict`` (``POST /predict`` and ``POST /api/read``, the same work) and ``explain``
+  (``POST /api/explain``): 120 a minute, 2,400 an hour. The page reads the drawing 250 ms after
+  every stroke (one request, with the explanation when its panel is open), so a brisk person makes
+  about one a second while drawing: twice that for a minute, and 40 a minute kept up for a whole
+  hour, is more than a person draws.
 - ``feedback`` (``POST /api/feedback``): 30 a minute, 500 an hour: one answer per drawing.
 - ``sign_in`` (the review page's sign-in): 5 a minute, 30 an hour: room for a few typing mistakes,
   and 720 guesses a day at a token of 16 or more random characters is no attack.

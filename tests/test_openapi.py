@@ -29,8 +29,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app import create_app, errors, openapi
+from model.segment import MAX_DIGITS
 from tests.support import requests
-from tests.support.canvas import drawn_digit, pen_mark
+from tests.support.canvas import drawn_digit, pen_mark, strokes
 from tests.support.paths import ROOT
 from tests.support.server import gunicorn
 
@@ -117,6 +118,7 @@ def test_the_document_loads_in_schemathesis(schema):
         "GET /",
         "POST /predict",
         "POST /api/explain",
+        "POST /api/read",
         "POST /api/feedback",
         "GET /api/models",
         "GET /healthz",
@@ -141,7 +143,8 @@ def test_every_route_is_documented_with_its_methods(app, doc):
 
 def test_models_and_limits_come_from_the_app(app, doc):
     predict = doc["paths"]["/predict"]["post"]
-    (model,) = predict["parameters"]
+    model, explain = predict["parameters"]
+    assert explain["name"] == "explain" and explain["schema"]["enum"] == ["1", "true", "0", "false"]
     assert model["schema"]["enum"] == list(app.extensions["digits.models"]) == ["digits", "seed"]
     assert model["schema"]["default"] == app.config["DEFAULT_MODEL"]
     assert doc["components"]["schemas"]["ModelName"]["enum"] == ["digits", "seed"]
@@ -234,6 +237,8 @@ PROVOKE: dict[str, Any] = {
         content_type="multipart/form-data",
     ),
     "unknown_model": lambda c, app: c.post("/predict?model=nope", data=drawn_digit(), content_type="image/png"),
+    "invalid_parameter": lambda c, app: c.post("/predict?explain=yes", data=drawn_digit(), content_type="image/png"),
+    "too_many_digits": lambda c, app: c.post("/api/read", data=strokes(MAX_DIGITS + 1), content_type="image/png"),
     "invalid_label": lambda c, app: feedback_with(c, label=10),
     "invalid_sample": lambda c, app: feedback_with(c, sample="not.a-token"),
     "expired_sample": lambda c, app: c.post("/api/feedback", json={"sample": old_token(app), "label": 7}),
@@ -266,12 +271,17 @@ def test_every_error_is_answered_as_declared_and_documented(app, client, doc, sc
 
 
 def test_each_operation_documents_the_errors_of_its_scope(doc):
-    """/predict and /api/explain list the image errors, /api/feedback the feedback errors, all three the shared
-    ones and the rate limit's."""
-    for path, scope in [("/predict", "image"), ("/api/explain", "image"), ("/api/feedback", "feedback")]:
+    """/predict, /api/explain and /api/read list the image errors (/predict its own parameter's, /api/read
+    its own limit's), /api/feedback the feedback errors, all of them the shared ones and the rate limit's."""
+    for path, scopes in [
+        ("/predict", ("image", "predict")),
+        ("/api/explain", ("image",)),
+        ("/api/read", ("image", "number")),
+        ("/api/feedback", ("feedback",)),
+    ]:
         responses = doc["paths"][path]["post"]["responses"]
         documented = {code for status, r in responses.items() if status >= "400" for code in error_codes(doc, r)}
-        met = (scope, "any", "limited")
+        met = (*scopes, "any", "limited")
         expected = {e.code for e in errors.ERRORS if e.scope in met and e.status not in (404, 405)}
         assert documented == expected, path
 
@@ -287,8 +297,10 @@ def test_each_operation_documents_the_errors_of_its_scope(doc):
         lambda c: requests.post_raw(c, drawn_digit("7"), "image/webp"),
         lambda c: requests.post_json(c, drawn_digit("7"), url="/predict?model=seed"),
         lambda c: requests.post_base64(c, drawn_digit("7")),
+        lambda c: requests.post_raw(c, drawn_digit("7"), url="/predict?explain=true"),
+        lambda c: requests.post_raw(c, strokes(3), url="/api/read"),
     ],
-    ids=["page", "healthz", "models", "openapi", "multipart", "raw", "data-url", "base64"],
+    ids=["page", "healthz", "models", "openapi", "multipart", "raw", "data-url", "base64", "explained", "number"],
 )
 def test_every_answer_matches_the_document(client, doc, schema, send):
     response = send(client)
@@ -346,7 +358,11 @@ def test_the_order_is_in_the_descriptions(doc):
         order = ", ".join(f"`{key}`" for key in schema["properties"])
         assert schema["description"].endswith(f"Keys in this order: {order}."), name
     prediction = doc["components"]["schemas"]["Prediction"]
-    assert list(prediction["properties"]) == ["label", "confidence", "probabilities", "model", "input", "sample"]
+    assert list(prediction["properties"]) == [
+        *("label", "confidence", "probabilities", "model", "input", "sample"),
+        *("layers", "units"),  # with ?explain=1
+    ]
+    assert prediction["required"] == ["label", "confidence", "probabilities", "model", "input", "sample"]
     assert "rounded to 4 decimals" in prediction["properties"]["probabilities"]["description"]
     assert "within 0.0005" in prediction["properties"]["probabilities"]["description"]
 
@@ -367,6 +383,8 @@ ANSWERS: dict[str, tuple[str, str, Callable[[Send], tuple[bytes, str | None]], i
     "models": ("GET", "/api/models", lambda send: (b"", None), 200),
     "predict": ("POST", "/predict", lambda send: (drawn_digit("7"), "image/png"), 200),
     "explain": ("POST", "/api/explain?model=seed", lambda send: (drawn_digit("7"), "image/png"), 200),
+    "predict_explained": ("POST", "/predict?explain=1", lambda send: (drawn_digit("7"), "image/png"), 200),
+    "read": ("POST", "/api/read", lambda send: (strokes(3), "image/png"), 200),
     "feedback": ("POST", "/api/feedback", feedback_body, 201),
     "no_digit": ("POST", "/predict", lambda send: (pen_mark(280, 280 / 13, 0), "image/png"), 422),
     "not_found": ("GET", "/no/such/page", lambda send: (b"", None), 404),

@@ -15,7 +15,7 @@ from PIL import Image
 
 from scripts.drawing import INK, SCALE, drawn_digit, render_like_canvas
 
-__all__ = ["SCALE", "drawn_digit", "pen_mark", "render_like_canvas"]
+__all__ = ["SCALE", "drawn_digit", "pen_mark", "render_like_canvas", "strokes"]
 
 
 def pen_mark(canvas: int, pen: float, length: float, *, angle: float = 0.0, transparent: bool = False) -> bytes:
@@ -45,4 +45,17 @@ def pen_mark(canvas: int, pen: float, length: float, *, angle: float = 0.0, tran
         image = Image.fromarray(255 - level, mode="L")
     out = io.BytesIO()
     image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def strokes(count: int, *, height: int = 60, pen: int = 6, gap: int = 24) -> bytes:
+    """PNG bytes of ``count`` upright strokes side by side, ``gap`` px apart, dark on white: ``count``
+    ones, as far as a reader of whole numbers can tell, each well apart from the next."""
+    width = count * (pen + gap) + gap
+    pixels = np.full((height + 2 * gap, width), 255, dtype=np.uint8)
+    for k in range(count):
+        left = gap + k * (pen + gap)
+        pixels[gap : gap + height, left : left + pen] = 0
+    out = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(out, format="PNG")
     return out.getvalue()
