@@ -48,6 +48,7 @@ from pathlib import Path
 from unittest import mock
 from urllib.parse import urlencode
 
+import numpy as np
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
@@ -658,6 +659,59 @@ def image_cases() -> list[Case]:
         _case("png_exif_garbage", png_exif_garbage(), expected=[OK, BAD]),
         _case("jpeg_exif_65535_entries", jpeg_exif_garbage(), jp, [OK, BAD]),
         _case("gif_declared_as_jpeg", encode(digit_image().convert("P"), "GIF"), jp, [OK]),
+    ]
+
+
+def strokes_grid(rows: int, columns: int, pitch: int = 80) -> bytes:
+    """A PNG of ``rows`` x ``columns`` upright strokes, each apart from the others: that many ones."""
+    pixels = np.full((rows * pitch, columns * pitch), 255, dtype=np.uint8)
+    for r in range(rows):
+        for c in range(columns):
+            top, left = r * pitch + pitch // 4, c * pitch + pitch // 2
+            pixels[top : top + pitch // 2, left : left + 8] = 0
+    return encode(Image.fromarray(pixels, mode="L"), "PNG")
+
+
+def all_shadow_photo() -> bytes:
+    """A phone photo of paper and nothing on it but a soft shadow across it, as a JPEG."""
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[0:640, 0:640] / 640
+    paper = 0.85 - 0.15 * x - 0.1 * y  # light falling off across the page
+    shadow = 0.45 / (1 + np.exp(-(x + 0.6 * y - 0.9) * 12))  # a soft-edged shadow over one corner
+    grey = np.clip(paper - shadow + rng.normal(0, 0.02, x.shape), 0, 1)
+    warm = np.stack([grey, grey * 0.96, grey * 0.88], axis=-1)
+    return encode(Image.fromarray(np.rint(warm * 255).astype(np.uint8), mode="RGB"), "JPEG", quality=70)
+
+
+def noise_image(seed: int = 12) -> bytes:
+    """A 640x640 PNG of uniform random grey noise."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (640, 640), dtype=np.uint8)
+    return encode(Image.fromarray(pixels, mode="L"), "PNG")
+
+
+def read_cases() -> list[Case]:
+    """Whole numbers (``/api/read``), photos and the images that are neither: their documented answers."""
+    number, jp = "/api/read", "image/jpeg"
+    too_many = frozenset({"too_many_digits"})
+    return [
+        # A thousand digits: counted only up to the limit, and refused.
+        _case("read_a_thousand_digits", strokes_grid(20, 50), path=number, expected=[NO_DIGIT], codes=too_many),
+        _case("read_thirteen_digits", strokes_grid(1, 13), path=number, expected=[NO_DIGIT], codes=too_many),
+        _case("read_a_digit", digit_png(), path=number, expected=[OK]),
+        # Paper with nothing on it but a shadow: not a digit, on either path.
+        _case("photo_all_shadow", all_shadow_photo(), jp, [NO_DIGIT], codes={"no_digit"}),
+        _case("read_photo_all_shadow", all_shadow_photo(), jp, [NO_DIGIT], path=number, codes={"no_digit"}),
+        # Noise: whatever it is taken for, an answer of the documented kinds.
+        _case("noise", noise_image(), expected=[OK, NO_DIGIT], codes={"no_digit"}),
+        _case("read_noise", noise_image(), path=number, expected=[OK, NO_DIGIT], codes={"no_digit", *too_many}),
+        # The image errors of /predict, on /api/read.
+        _case("read_png_bomb", png_bomb(100_000, 100_000), path=number, expected=[TOO_LARGE]),
+        _case("read_truncated", digit_png()[:200], path=number),
+        _case("read_zero_bytes", b"", path=number),
+        _case("read_blank", encode(Image.new("L", (2000, 200), 255), "PNG"), path=number, expected=[NO_DIGIT]),
+        _case("read_not_json", b"{", "application/json", path=number, codes={"invalid_json"}),
+        _case("read_bad_model", digit_png(), path=number + "?model=../seed", codes={"unknown_model"}),
+        _case("predict_explain_bad", digit_png(), path="/predict?explain=2", codes={"invalid_parameter"}),
     ]
 
 
@@ -1335,7 +1389,7 @@ def corpus(
     (``server_env``; ``sample_max_age`` is its DIGITS_SAMPLE_MAX_AGE)."""
     issued = issue(tuple(secret_keys), admin_token, sample_max_age)
     cases = image_cases() + format_cases() + json_cases() + feedback_cases() + token_cases(issued)
-    cases += multipart_cases() + header_cases() + transport_cases()
+    cases += multipart_cases() + header_cases() + transport_cases() + read_cases()
     cases += sign_in_cases(issued, admin_token) + review_cases(issued) + slow_cases(issued)
     names = [c.name for c in cases]
     duplicates = {n for n in names if names.count(n) > 1}

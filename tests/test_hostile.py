@@ -287,6 +287,10 @@ def check_no_echo(case: Case, answer: Answer) -> None:
 
 def check_prediction(answer: Answer) -> None:
     body = json.loads(answer.body)
+    if "text" in body:  # /api/read: a whole number
+        assert body["text"] == "".join(str(d["label"]) for d in body["digits"]) and body["text"]
+        assert all(d["label"] in range(10) and 0 <= d["confidence"] <= 1 for d in body["digits"])
+        return
     assert body["label"] in range(10)
     assert len(body["probabilities"]) == 10
     assert abs(sum(body["probabilities"]) - 1) <= 5e-4  # ten probabilities rounded to 4 decimals
@@ -340,7 +344,10 @@ def test_corpus_is_large_and_varied() -> None:
     assert any(c.pace for c in CASES) and any(c.hangup_after is not None for c in CASES)
     assert any(not isinstance(c.body, bytes) for c in CASES)  # streamed bodies
     paths = {c.path.partition("?")[0] for c in CASES}
-    assert paths >= {"/predict", "/api/explain", "/api/feedback", "/review", "/review/sign-in", "/review/decide"}
+    assert paths >= {
+        *("/predict", "/api/explain", "/api/read", "/api/feedback"),
+        *("/review", "/review/sign-in", "/review/decide"),
+    }
     assert set().union(*(c.codes for c in CASES)) >= {
         "expired_sample",
         "invalid_sample",
@@ -352,6 +359,8 @@ def test_corpus_is_large_and_varied() -> None:
         "invalid_review",
         "too_large",
         "request_timeout",
+        "too_many_digits",
+        "invalid_parameter",
     }
     # Tokens: expired, re-signed under other, guessed and rotated-out keys, and real ones with bad requests.
     tokens = [token_of(c) for c in CASES if c.path == "/api/feedback"]

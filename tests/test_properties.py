@@ -4,7 +4,8 @@ Preprocessing either gives the network's (28, 28) float32 input, finite and in [
 there is no digit; nothing else, whatever the size, mode, format, colours, strokes or noise. A tap
 or a dash shorter than about two widths of its pen is never a digit, and a longer stroke is, at
 any size of pad and pen, and ``stroke_shape`` measures such a mark's length and pen.
-The network gives finite (10, n) outputs, and probabilities that sum to 1 per column, for any
+``POST /api/read`` of any image answers its digits, each boxed inside the image, left to right, or
+a documented 422. The network gives finite (10, n) outputs, and probabilities that sum to 1 per column, for any
 batch of pixel values in [0, 1].
 """
 
@@ -23,6 +24,7 @@ from PIL import Image, ImageDraw
 from model import preprocess
 from model.network import ACTIVATIONS, COSTS, Network
 from model.preprocess import NoDigitFound
+from model.segment import MAX_DIGITS
 from tests.support.canvas import pen_mark
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +138,50 @@ def test_preprocess_any_image_gives_network_input_or_no_digit(fmt, mode, data) -
         event("no digit")
         return
     check_network_input(x)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    """A test client of the app with the shipped models and no rate limits (module-wide: Hypothesis
+    runs many examples per test, and the app keeps no state between readings)."""
+    from app import create_app
+
+    return create_app({"TESTING": True, "RATE_LIMITS": "off"}).test_client()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode"), [("PNG", "L"), ("PNG", "RGBA"), ("JPEG", "RGB"), ("GIF", "P"), ("WEBP", "LA")]
+)
+@examples(15)
+@given(data=st.data(), width=st.integers(1, 900), height=st.integers(1, 300))
+def test_read_any_image_gives_digits_left_to_right_in_the_image_or_a_documented_error(
+    reader, fmt, mode, data, width, height
+) -> None:
+    """``POST /api/read`` of any image: its digits, each box inside the image and in reading order, the
+    text their labels; or 422 ``no_digit`` or ``too_many_digits``, nothing else."""
+    paper = (0, 0, 0, 0) if mode in ("RGBA", "LA") and data.draw(st.booleans()) else (255, 255, 255, 255)
+    image = Image.new("RGBA", (width, height), paper)
+    paint(image, data.draw(strokes(width, height)))
+    out = io.BytesIO()
+    image.convert(mode).save(out, format=fmt)
+    response = reader.post("/api/read", data=out.getvalue(), content_type=f"image/{fmt.lower()}")
+    body = response.get_json()
+    if response.status_code == 422:
+        assert body["error"]["code"] in ("no_digit", "too_many_digits")
+        event(body["error"]["code"])
+        return
+    assert response.status_code == 200, body
+    digits = body["digits"]
+    assert 1 <= len(digits) <= MAX_DIGITS
+    assert body["text"] == "".join(str(d["label"]) for d in digits)
+    event(f"{len(digits)} digits")
+    centres = []
+    for d in digits:
+        x0, y0, x1, y1 = d["box"]
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height, (d["box"], width, height)
+        assert d["label"] in range(10) and 0 < d["confidence"] <= 1
+        centres.append((x0 + x1) / 2)
+    assert centres == sorted(centres)
 
 
 # In-memory images of every mode to_mnist handles, including the float and 32-bit integer modes
