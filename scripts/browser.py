@@ -44,8 +44,23 @@ ZERO: list[Stroke] = [
 SEVEN_BAR: Stroke = [(0.25, 0.18), (0.75, 0.18)]
 SEVEN_DIAGONAL: Stroke = [(0.75, 0.18), (0.42, 0.85)]
 SEVEN: list[Stroke] = [[*SEVEN_BAR, SEVEN_DIAGONAL[1]]]  # one stroke: the bar, then the diagonal
+TWO: list[Stroke] = [
+    [(0.28, 0.32), (0.34, 0.2), (0.5, 0.15), (0.66, 0.2), (0.72, 0.32), (0.68, 0.45), (0.5, 0.62), (0.3, 0.82)],
+    [(0.3, 0.82), (0.75, 0.82)],
+]
 DOT: list[Stroke] = [[(0.5, 0.5)]]  # a tap
 DIGITS: dict[str, list[Stroke]] = {"1": ONE, "0": ZERO, "7": SEVEN}
+NUMBER_ASPECT = 2.0  # the number mode's pad is twice as wide as it is tall (static/style.css)
+
+
+def placed(strokes: list[Stroke], left: float, *, size: float = 0.8, top: float = 0.1) -> list[Stroke]:
+    """``strokes`` drawn on a square pad, shrunk into a square ``size`` of the number pad's height whose
+    top-left corner is ``left`` of the pad's width and ``top`` of its height: one digit of a number."""
+    return [[(left + x * size / NUMBER_ASPECT, top + y * size) for x, y in stroke] for stroke in strokes]
+
+
+# "207" on the number mode's pad, each digit in its own place, well apart from the next.
+NUMBER: tuple[str, list[Stroke]] = ("207", [*placed(TWO, 0.06), *placed(ZERO, 0.34), *placed(SEVEN, 0.6)])
 
 # Resolves when the CSS transitions running now (the bars growing, a button's colours) have ended.
 TRANSITIONS_DONE = """() => Promise.allSettled(

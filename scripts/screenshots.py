@@ -6,10 +6,13 @@ Starts ``gunicorn wsgi:app`` as gunicorn.conf.py configures it, but bound to a f
 and with its feedback database in a temporary folder; draws a 7 in Debian's Chromium through
 Playwright, as a person does (``scripts/browser.py``); and writes, each atomically, into ``--out``:
 
-- ``screenshot-desktop.png``: a 7 drawn with the mouse and read, on a 1280x800 desktop;
+- ``screenshot-desktop.png``: a 7 drawn with the mouse and read, on a 1280x800 desktop, with
+  "Inside the network" opened first;
 - ``screenshot-phone.png``: a 7 drawn with a finger on a 390x844 phone, the page as it opens, the
   answer in the line above the pad;
 - ``screenshot-explain.png``: the "Inside the network" panel for the desktop's 7;
+- ``screenshot-number.png``: number mode on the desktop, "207" written with the mouse, read and
+  each digit boxed over the drawing;
 - ``screenshot-review.png``: the review page (``/review``) signed in, "disagreements first", after
   twelve MNIST test digits (from ``--data``) were read and given labels through the API, three of
   them wrong, as a prankster would.
@@ -40,6 +43,7 @@ from scripts.browser import (  # noqa: E402
     CHROMIUM,
     DESKTOP,
     NEXT_FRAMES,
+    NUMBER,
     PHONE,
     SEVEN,
     TRANSITIONS_DONE,
@@ -58,14 +62,16 @@ ADMIN_TOKEN = "screenshot-admin-token-0123456789"  # the server below lives only
 FEEDBACK = [(0, 1), (1, 8), (2, 7), (3, 0), (4, 4), (5, 1), (6, 4), (7, 9), (8, 5), (9, 9), (10, 0), (11, 6)]
 
 
-def wait_for_reading(page: Page, label: str) -> None:
-    """Waits until the page has read ``label`` and explained it, and everything has stopped moving."""
+def wait_for_reading(page: Page, label: str, explained: bool = True) -> None:
+    """Waits until the page has read ``label`` (a digit, or a number's text) and, when ``explained``,
+    explained it, and everything has stopped moving."""
     page.wait_for_selector('#result[data-state="ok"]', timeout=WAIT_MS)
     read = page.locator("#result-digit").text_content()
     if read != label:
         raise RuntimeError(f"the page read the drawing as {read!r}, not {label!r}: no screenshot of that")
-    page.wait_for_selector('#explain[data-state="ok"][aria-busy="false"]', timeout=WAIT_MS)
-    page.wait_for_function(UNIT_PICTURES_LOADED, timeout=WAIT_MS)
+    if explained:
+        page.wait_for_selector('#explain[data-state="ok"][aria-busy="false"]', timeout=WAIT_MS)
+        page.wait_for_function(UNIT_PICTURES_LOADED, timeout=WAIT_MS)
     page.mouse.move(4, 4)  # off the pad and every control: nothing hovered
     page.evaluate(NEXT_FRAMES)
     page.evaluate(TRANSITIONS_DONE)
@@ -78,6 +84,8 @@ def save(page: Page, path: Path) -> None:
 
 
 def desktop_and_explain(page: Page, out: Path) -> None:
+    page.click("#explain-toggle")  # open: the reading brings what it shows
+    page.evaluate("() => window.scrollTo(0, 0)")
     draw(page, SEVEN)
     wait_for_reading(page, "7")
     save(page, out / "screenshot-desktop.png")
@@ -88,10 +96,23 @@ def desktop_and_explain(page: Page, out: Path) -> None:
 
 def phone(page: Page, out: Path) -> None:
     draw(page, SEVEN, page.context.new_cdp_session(page))  # at the top of the page, as it opens
-    wait_for_reading(page, "7")
+    wait_for_reading(page, "7", explained=False)
     page.wait_for_selector('#quick[data-state="ok"]', timeout=WAIT_MS)
     page.evaluate("() => window.scrollTo(0, 0)")
     save(page, out / "screenshot-phone.png")
+
+
+def number(page: Page, out: Path) -> None:
+    page.click("label[for='mode-number']")
+    page.wait_for_selector('#app[data-mode="number"]', timeout=WAIT_MS)
+    page.evaluate(NEXT_FRAMES)
+    text, strokes = NUMBER
+    draw(page, strokes)
+    wait_for_reading(page, text, explained=False)
+    page.wait_for_selector(".digit-box", timeout=WAIT_MS)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.evaluate(NEXT_FRAMES)
+    save(page, out / "screenshot-number.png")
 
 
 def post(url: str, body: bytes, content_type: str) -> dict:
@@ -144,7 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         browser = launch(playwright)
         try:
             give_feedback(server.url, test_images)
-            shots = ((DESKTOP, "/", desktop_and_explain), (PHONE_SCREEN, "/", phone), (DESKTOP, "/review", review))
+            shots = (
+                (DESKTOP, "/", desktop_and_explain),
+                (PHONE_SCREEN, "/", phone),
+                (DESKTOP, "/", number),
+                (DESKTOP, "/review", review),
+            )
             for screen, path, shoot in shots:
                 context = browser.new_context(**screen)
                 try:

@@ -35,6 +35,7 @@ from scripts.browser import (
     DIGITS,
     DOT,
     NEXT_FRAMES,
+    NUMBER,
     ONE,
     PHONE,
     SEVEN,
@@ -46,8 +47,10 @@ from scripts.browser import (
     draw,
     launch,
     pad_box,
+    to_viewport,
 )
 from tests.support.canvas import drawn_digit
+from tests.support.canvas import strokes as upright_strokes
 from tests.support.server import Server, gunicorn
 
 ANSWER_TIMEOUT = 10_000  # ms: a prediction, debounce included, on a busy 2-core machine
@@ -218,14 +221,8 @@ def expect_cleared(page: Page) -> None:
     expect(page.locator("#explain")).to_have_attribute("data-state", "empty")
     expect(page.locator("#explain-layers > *")).to_have_count(0)
     expect(page.locator("#units > li")).to_have_count(0)
-    expect(page.locator("#explain-empty")).to_be_visible()
-
-
-def explain_response(page: Page, model: str = "digits"):
-    """``with explain_response(page) as answer:``: the page's next POST /api/explain answer."""
-    return page.expect_response(
-        lambda r: urlsplit(r.url).path == "/api/explain" and parse_qs(urlsplit(r.url).query).get("model") == [model]
-    )
+    expect(page.locator("#explain-empty:not([hidden])")).to_have_count(1)  # said once the panel is open
+    expect(page.locator(".digit-box")).to_have_count(0)
 
 
 def expect_explained(page: Page, answer: dict) -> None:
@@ -585,6 +582,256 @@ def test_an_uploaded_image_is_read(open_page, tmp_path: Path):
     assert tab.watch.problems() == []
 
 
+# Keeps a copy of each image file the page posts in a form (Chromium does not give Playwright the
+# body of a multipart request whose part is a Blob): window.sentImages, as base64, in order.
+RECORD_SENT_IMAGES = """() => {
+  window.sentImages = [];
+  const fetch = window.fetch;
+  window.fetch = (url, init) => {
+    const image = init && init.body instanceof FormData ? init.body.get("image") : null;
+    if (image instanceof Blob) {
+      const copy = new Promise((done) => {
+        const reader = new FileReader();
+        const data = () => reader.result.split(",")[1];
+        reader.onload = () => done({ url: String(url), name: image.name, type: image.type, data: data() });
+        reader.readAsDataURL(image);
+      });
+      window.sentImages.push(copy);
+    }
+    return fetch(url, init);
+  };
+}"""
+
+
+def sent_images(page: Page) -> list[dict[str, Any]]:
+    """What the page posted as the image of a form, in order: ``url``, ``name``, ``type`` and ``data`` (bytes)."""
+    found = page.evaluate("() => Promise.all(window.sentImages)")
+    return [{**f, "data": base64.b64decode(f["data"])} for f in found]
+
+
+def photo_of(digit: str, size: tuple[int, int], seed: int) -> Image.Image:
+    """A ``size`` photo-sized picture of ``digit`` (drawn_digit's), a third of its height, on paper
+    with sensor-like noise (seeded), so that it is as heavy as a phone's photo."""
+    width, height = size
+    side = height // 2
+    paper = np.full((height, width), 235, dtype=np.uint8)
+    digit_image = Image.open(io.BytesIO(drawn_digit(digit, size=side))).convert("L")
+    top, left = (height - side) // 2, (width - side) // 2
+    paper[top : top + side, left : left + side] = np.minimum(paper[top : top + side, left : left + side], digit_image)
+    noise = np.random.default_rng(seed).normal(0, 6, paper.shape)
+    return Image.fromarray(np.clip(paper + noise, 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def test_a_large_photo_is_scaled_down_before_it_is_sent(open_page, tmp_path: Path):
+    tab = open_page(**DESKTOP)
+    page = tab.page
+    path = tmp_path / "photo.jpg"
+    photo_of("7", (3000, 2000), seed=12).save(path, format="JPEG", quality=92)
+    original = path.stat().st_size
+    assert original > 1_500_000, original  # as heavy as a phone's photo
+    page.add_init_script(script=f"({RECORD_SENT_IMAGES})()")
+    page.reload(wait_until="load")
+    with page.expect_response(is_path("/predict")) as answer:
+        page.set_input_files("#upload", path)
+    assert answer.value.status == 200
+    expect_answer(page, "7")
+    expect(page.locator("#file-name")).to_have_text("photo.jpg")
+    [sent] = sent_images(page)
+    assert urlsplit(sent["url"]).path == "/predict"
+    assert (sent["name"], sent["type"]) == ("photo.jpg", "image/jpeg")
+    assert len(sent["data"]) < original / 5, (len(sent["data"]), original)
+    with Image.open(io.BytesIO(sent["data"])) as image:
+        assert image.format == "JPEG"
+        assert image.size == (1024, 683)  # the longer side 1024 px, the shape kept
+
+    # A small file is sent as it is, byte for byte.
+    small = tmp_path / "seven.png"
+    small.write_bytes(drawn_digit("7"))
+    with page.expect_response(is_path("/predict")):
+        page.set_input_files("#upload", small)
+    expect_answer(page, "7")
+    expect(page.locator("#file-name")).to_have_text("seven.png")
+    sent = sent_images(page)
+    assert len(sent) == 2 and sent[1]["name"] == "seven.png"
+    assert sent[1]["data"] == small.read_bytes()
+    assert tab.watch.problems() == []
+
+
+def switch_to_number_mode(page: Page, touch: bool) -> None:
+    """Picks "Number" in the mode switch, as a finger or the mouse does, and checks the page follows."""
+    label = page.locator("label[for='mode-number']")
+    if touch:
+        label.tap()
+    else:
+        label.click()
+    expect(page.locator("#mode-number")).to_be_checked()
+    expect(page.locator("#app")).to_have_attribute("data-mode", "number")
+    assert urlsplit(page.url).fragment == "number"
+
+
+def boxes_on_screen(page: Page) -> list[dict[str, Any]]:
+    """The digit boxes shown over the pad: their labels and viewport boxes, left to right."""
+    boxes = page.locator(".digit-box")
+    return [{"label": b.get_attribute("data-label"), **b.bounding_box()} for b in boxes.all()]
+
+
+def contains(box: dict[str, float], point: tuple[float, float]) -> bool:
+    x, y = point
+    return box["x"] <= x <= box["x"] + box["width"] and box["y"] <= y <= box["y"] + box["height"]
+
+
+def expect_number(page: Page, text: str) -> None:
+    """The card and the line above the pad show the number ``text``, each digit with its confidence,
+    and a sentence that lists them."""
+    expect(page.locator("#result")).to_have_attribute("data-state", "ok", timeout=ANSWER_TIMEOUT)
+    expect(page.locator("#result-digit")).to_have_text(text)
+    expect(page.locator("#quick-digit")).to_have_text(text)
+    expect(page.locator("#quick")).to_be_visible()  # above the wide pad, on a desktop too
+    count = len(text)
+    expect(page.locator("#confidence")).to_have_text(
+        re.compile(rf"^{count} digits, each (at least \d+|100)% confident$")
+    )
+    digits = page.locator("#number-digits > li")
+    expect(digits).to_have_count(count)
+    expect(page.locator("#number-digits .number-digit-label")).to_have_text(list(text))
+    expect(page.locator("#number-digits .number-digit-pct")).to_have_text([re.compile(r"^\d+%$")] * count)
+    each = r", ".join(rf"{d} \(\d+%\)" for d in text)
+    expect(page.locator("#message")).to_have_text(
+        re.compile(rf"^Read as {text}: {count} digits, left to right {each}\.$")
+    )
+    # Single-digit parts are out of the way, and say so.
+    expect(page.locator("#bars")).to_be_hidden()
+    expect(page.locator(".seen-figure")).to_be_hidden()
+    expect(page.locator("#feedback")).to_be_hidden()
+    expect(page.locator("#explain-toggle")).to_have_attribute("aria-disabled", "true")
+    expect(page.locator("#explain-unavailable")).to_be_visible()
+
+
+@pytest.mark.parametrize("screen", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_number_mode_reads_a_whole_number_and_boxes_each_digit(open_page, screen):
+    tab = open_page(**screen)
+    page = tab.page
+    touch = bool(screen.get("has_touch"))
+    cdp = tab.context.new_cdp_session(page) if touch else None
+    sent = readings(page)
+    square = pad_box(page)
+    switch_to_number_mode(page, touch)
+    page.evaluate(NEXT_FRAMES)
+    wide = pad_box(page)
+    assert wide["width"] / wide["height"] == pytest.approx(2, abs=0.02)
+    viewport = page.viewport_size["width"]
+    if touch:
+        assert wide["width"] >= viewport - 70, (wide, viewport)  # as wide as the phone's screen, but margins
+    else:
+        assert wide["width"] > 1.8 * square["width"], (wide, square)
+    if touch:
+        page.locator("#canvas").scroll_into_view_if_needed()
+
+    text, number_strokes = NUMBER
+    with page.expect_response(is_path("/api/read")) as answer:
+        draw(page, number_strokes, cdp)
+    assert answer.value.status == 200
+    expect_number(page, text)
+    read = json.loads(answer.value.body())
+    assert read["text"] == text and [d["label"] for d in read["digits"]] == [int(d) for d in text]
+
+    # One box per digit, labelled, over the strokes of that digit, inside the pad.
+    page.evaluate(NEXT_FRAMES)
+    boxes = boxes_on_screen(page)
+    assert [b["label"] for b in boxes] == list(text)
+    pad = pad_box(page)
+    digit_strokes = [number_strokes[0:2], number_strokes[2:3], number_strokes[3:4]]  # TWO has two strokes
+    for box, digit in zip(boxes, digit_strokes, strict=True):
+        assert pad["x"] - 1 <= box["x"] and box["x"] + box["width"] <= pad["x"] + pad["width"] + 1, (box, pad)
+        assert pad["y"] - 1 <= box["y"] and box["y"] + box["height"] <= pad["y"] + pad["height"] + 1, (box, pad)
+        xs = [x for stroke in digit for x, _ in stroke]
+        ys = [y for stroke in digit for _, y in stroke]
+        centre = to_viewport(pad, ((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2))
+        assert contains(box, centre), (box, centre)
+    expect(page.locator(".digit-box-label")).to_have_text(list(text))
+    assert sent == ["/api/read?model=digits"]  # one request for the drawing, and no /predict
+
+    # Another model reads the same drawing: one request again, the boxes drawn anew.
+    with page.expect_response(is_path("/api/read")):
+        if touch:
+            page.locator("label[for='model-seed']").tap()
+        else:
+            page.check("#model-seed")
+    expect(page.locator("#result-model")).to_have_text(re.compile(r"\bseed\b"))
+    expect(page.locator(".digit-box")).not_to_have_count(0)
+    assert sent == ["/api/read?model=digits", "/api/read?model=seed"]
+    assert tab.watch.problems() == []
+
+
+def test_the_mode_switch_works_from_the_keyboard_and_is_remembered(open_page, server):
+    tab = open_page(**DESKTOP)
+    page = tab.page
+    expect(page.locator("#app")).to_have_attribute("data-mode", "digit")
+    expect(page.get_by_role("radio", name="Digit", exact=True)).to_be_checked()
+    page.get_by_role("radio", name="Digit", exact=True).focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("radio", name="Number", exact=True)).to_be_checked()
+    expect(page.locator("#app")).to_have_attribute("data-mode", "number")
+    expect(page.locator("#pad-hint")).to_have_text(re.compile("Write a number here"))
+
+    # An empty pad is answered as /predict's errors are.
+    with page.expect_response(is_path("/api/read")) as answer:
+        page.click("#predict")
+    assert answer.value.status == 422
+    assert json.loads(answer.value.body())["error"]["code"] == "no_digit"
+    expect(page.locator("#result")).to_have_attribute("data-state", "error")
+    expect(page.locator("#message")).to_have_attribute("data-kind", "error")
+    expect(page.locator("#message")).to_have_text(re.compile(r"Write a number on the pad, its digits side by side\.$"))
+
+    # The choice survives a reload (localStorage) and the address opens either mode.
+    page.reload(wait_until="load")
+    expect(page.locator("#app")).to_have_attribute("data-mode", "number")
+    page.goto(server.url + "/#digit", wait_until="load")
+    expect(page.locator("#app")).to_have_attribute("data-mode", "digit")
+    expect(page.get_by_role("radio", name="Digit", exact=True)).to_be_checked()
+    assert tab.watch.problems(allow_status=422) == []
+
+
+def test_number_mode_reads_an_uploaded_number_and_boxes_it_over_the_preview(open_page, tmp_path: Path):
+    tab = open_page(**DESKTOP)
+    page = tab.page
+    switch_to_number_mode(page, touch=False)
+    digits = [Image.open(io.BytesIO(drawn_digit(d, size=280))).convert("L") for d in "170"]
+    sheet = Image.new("L", (3 * 280 + 120, 400), 255)
+    for i, digit in enumerate(digits):
+        sheet.paste(digit, (60 + i * 280, 60))
+    path = tmp_path / "number.png"
+    sheet.save(path)
+    with page.expect_response(is_path("/api/read")) as answer:
+        page.set_input_files("#upload", path)
+    assert answer.value.status == 200
+    expect_number(page, "170")
+    expect(page.locator("#file-name")).to_have_text("number.png")
+    page.evaluate(NEXT_FRAMES)
+    preview = page.locator("#file-preview").bounding_box()
+    boxes = boxes_on_screen(page)
+    assert [b["label"] for b in boxes] == ["1", "7", "0"]
+    # The preview shows the whole sheet (object-fit: contain), so each digit's box is where it is on the sheet.
+    scale = min(preview["width"] / sheet.width, preview["height"] / sheet.height)
+    left = preview["x"] + (preview["width"] - sheet.width * scale) / 2
+    top = preview["y"] + (preview["height"] - sheet.height * scale) / 2
+    for i, box in enumerate(boxes):
+        centre = (left + (60 + i * 280 + 140) * scale, top + (60 + 140) * scale)
+        assert contains(box, centre), (box, centre)
+
+    # Too many digits are refused, as /predict's errors are shown.
+    many = tmp_path / "many.png"
+    many.write_bytes(upright_strokes(13))
+    with page.expect_response(is_path("/api/read")) as answer:
+        page.set_input_files("#upload", many)
+    assert answer.value.status == 422
+    assert json.loads(answer.value.body())["error"]["code"] == "too_many_digits"
+    expect(page.locator("#result")).to_have_attribute("data-state", "error")
+    expect(page.locator("#message")).to_have_attribute("data-kind", "error")
+    expect(page.locator(".digit-box")).to_have_count(0)
+    assert tab.watch.problems(allow_status=422) == []
+
+
 @pytest.mark.parametrize("how", ["button", "escape"])
 def test_clear_empties_the_pad_and_the_result(open_page, how):
     tab = open_page(**DESKTOP)
@@ -666,34 +913,99 @@ def test_a_tap_is_answered_as_a_dot_not_a_digit(open_page):
     assert tab.watch.problems() != []  # the 422 was seen (and excused)
 
 
+def readings(page: Page) -> list[str]:
+    """Every request the page sends to read an image, as ``path?query``, in order, as they are sent."""
+    sent: list[str] = []
+
+    def seen(request) -> None:
+        parts = urlsplit(request.url)
+        if parts.path in ("/predict", "/api/explain", "/api/read"):
+            sent.append(f"{parts.path}?{parts.query}")
+
+    page.on("request", seen)
+    return sent
+
+
+def open_explain(page: Page) -> None:
+    """Opens "Inside the network" (its disclosure button), and checks it is open."""
+    toggle = page.locator("#explain-toggle")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#explain-content")).to_be_visible()
+
+
 def test_inside_the_network_shows_each_hidden_layer_and_the_first_layers_units(open_page):
     tab = open_page(**DESKTOP)
     page = tab.page
+    sent = readings(page)
     expect(page.locator("#explain-heading")).to_have_text("Inside the network")
+    expect(page.locator("#explain-content")).to_be_hidden()  # closed until the person opens it
+    open_explain(page)
     expect(page.locator("#explain-empty")).to_be_visible()
-    with (
-        page.expect_request(lambda r: urlsplit(r.url).path == "/predict") as predicted,
-        explain_response(page, "digits") as answer,
-    ):
+    with page.expect_response(is_path("/predict")) as answer:
         draw(page, SEVEN)
     expect_answer(page, "7")
     assert answer.value.status == 200
-    # The same image, in the same form, that /predict read.
-    asked = answer.value.request
-    assert asked.post_data_buffer == predicted.value.post_data_buffer
-    assert asked.headers["content-type"] == predicted.value.headers["content-type"]
+    # The explanation comes with the reading: one request, /predict?explain=1.
+    assert parse_qs(urlsplit(answer.value.url).query) == {"model": ["digits"], "explain": ["1"]}
     explained = json.loads(answer.value.body())
-    assert explained["model"] == "digits" and len(explained["layers"]) == 2
+    assert explained["model"] == "digits" and explained["label"] == 7 and len(explained["layers"]) == 2
     assert [layer["size"] for layer in explained["layers"]] == [800, 800]
     assert (explained["units"]["shown"], explained["units"]["of"]) == (32, 800)
     expect_explained(page, explained)
 
-    with explain_response(page, "seed") as answer:
+    with page.expect_response(is_path("/predict")) as answer:
         page.check("#model-seed")
+    assert parse_qs(urlsplit(answer.value.url).query) == {"model": ["seed"], "explain": ["1"]}
     explained = json.loads(answer.value.body())
     assert explained["model"] == "seed" and [layer["size"] for layer in explained["layers"]] == [15]
     assert (explained["units"]["shown"], explained["units"]["of"]) == (15, 15)
     expect_explained(page, explained)
+    page.evaluate(NEXT_FRAMES)
+    assert sent == ["/predict?model=digits&explain=1", "/predict?model=seed&explain=1"]
+    assert tab.watch.problems() == []
+
+
+@pytest.mark.parametrize("screen", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_each_drawing_is_sent_once_with_the_panel_closed_or_open(open_page, screen):
+    tab = open_page(**screen)
+    page = tab.page
+    cdp = tab.context.new_cdp_session(page) if screen.get("has_touch") else None
+    sent = readings(page)
+    # Closed: a plain /predict, and nothing inside the network is asked for.
+    with page.expect_request(is_path("/predict")) as predicted:
+        draw(page, SEVEN, cdp)
+    expect_answer(page, "7")
+    page.evaluate(NEXT_FRAMES)
+    assert sent == ["/predict?model=digits"]
+    expect(page.locator("#explain")).to_have_attribute("data-state", "empty")
+
+    # Opened after the reading: the explanation of that drawing, asked once, with the same image.
+    with page.expect_response(is_path("/api/explain")) as answer:
+        page.locator("#explain-toggle").click()
+    assert answer.value.status == 200
+    asked = answer.value.request
+    assert asked.post_data_buffer == predicted.value.post_data_buffer
+    assert asked.headers["content-type"] == predicted.value.headers["content-type"]
+    expect_explained(page, json.loads(answer.value.body()))
+    page.locator("#explain-toggle").click()  # closed and opened again: shown, not asked again
+    expect(page.locator("#explain-content")).to_be_hidden()
+    page.locator("#explain-toggle").click()
+    expect(page.locator("#explain")).to_have_attribute("data-state", "ok")
+    page.evaluate(NEXT_FRAMES)
+    assert sent == ["/predict?model=digits", "/api/explain?model=digits"]
+
+    # Open: each new drawing is one /predict?explain=1 that brings the panel's data with it.
+    page.keyboard.press("Escape")
+    expect(page.locator("#explain")).to_have_attribute("data-state", "empty")
+    page.locator("#canvas").scroll_into_view_if_needed()  # a finger does not scroll to the pad
+    with page.expect_response(is_path("/predict")) as answer:
+        draw(page, ONE, cdp)
+    expect_answer(page, "1")
+    expect_explained(page, json.loads(answer.value.body()))
+    page.evaluate(NEXT_FRAMES)
+    assert sent[2:] == ["/predict?model=digits&explain=1"]
     assert tab.watch.problems() == []
 
 
@@ -711,15 +1023,17 @@ def test_a_stale_explanation_never_replaces_a_newer_one(open_page):
     page.route(lambda url: urlsplit(url).path == "/api/explain", hold_the_first)
     draw(page, ONE)
     expect_answer(page, "1")
+    page.locator("#explain-toggle").click()  # opened after the reading: /api/explain is asked
     deadline = time.monotonic() + ANSWER_TIMEOUT / 1000
     while not held:
         assert time.monotonic() < deadline, "the page did not ask /api/explain"
         page.wait_for_timeout(20)
     expect(page.locator("#explain")).to_have_attribute("aria-busy", "true")
 
-    with explain_response(page, "seed") as answer:
+    with page.expect_response(is_path("/predict")) as answer:
         page.check("#model-seed")
     newer = json.loads(answer.value.body())
+    assert newer["model"] == "seed"
     expect_explained(page, newer)
 
     # The digits model's explanation of the same drawing arrives now, after the seed's.

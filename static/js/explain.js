@@ -1,5 +1,9 @@
-// "Inside the network": the answer of POST /api/explain, the hidden layers' activations as strips
-// of squares and the first layer's most active units as pictures of their incoming weights.
+// "Inside the network": the answer of POST /api/explain (or of /predict?explain=1), the hidden
+// layers' activations as strips of squares and the first layer's most active units as pictures of
+// their incoming weights. The panel opens and closes (a disclosure button; the choice is kept in
+// localStorage): the page asks for what it shows only while it is open.
+
+import { setDisabled } from "./dom.js";
 
 const STRIP_COLUMNS = 40; // cells per row of an activation strip
 const STRIP_CELL = 14; // largest cell side, CSS px
@@ -10,6 +14,23 @@ const TOP_EXCITATION = 0.75; // units at least this excited get the accent outli
 const WEIGHTS_SIDE = 28; // px of a unit's weight picture: one per input pixel (model/shape.py SIDE)
 const ORDINALS = ["first", "second", "third", "fourth", "fifth"];
 const ACTIVATION_NAMES = { relu: "ReLU", sigmoid: "sigmoid", tanh: "tanh" };
+const OPEN_KEY = "digits.explain"; // localStorage: "open" when the person left the panel open
+
+function storedOpen() {
+  try {
+    return window.localStorage.getItem(OPEN_KEY) === "open";
+  } catch (error) {
+    return false; // storage refused (a privacy setting): closed, as on a first visit
+  }
+}
+
+function storeOpen(open) {
+  try {
+    window.localStorage.setItem(OPEN_KEY, open ? "open" : "closed");
+  } catch (error) {
+    // Not remembered across visits; the panel still opens and closes.
+  }
+}
 
 /** A number as people read it: 3.2, 0.87, 12. */
 function formatValue(v) {
@@ -124,8 +145,13 @@ function unitsTitle(units) {
     : `All ${of} units in ${where}, most active first: ${what}`;
 }
 
-/** The panel ``panel`` (#explain): its data-state is "empty", "ok" or "error". */
-export function createExplain(panel) {
+/**
+ * The panel ``panel`` (#explain): its data-state is "empty", "ok" or "error", its data-open "true"
+ * or "false". ``onOpen()`` runs when the person opens it.
+ */
+export function createExplain(panel, { onOpen = () => {} } = {}) {
+  const toggle = panel.querySelector("#explain-toggle");
+  const content = panel.querySelector("#explain-content");
   const empty = panel.querySelector("#explain-empty");
   const note = panel.querySelector("#explain-note");
   const layers = panel.querySelector("#explain-layers");
@@ -155,8 +181,36 @@ export function createExplain(panel) {
 
   new ResizeObserver(refit).observe(layers);
 
+  let available = true; // false in number mode: the panel shows one digit's reading
+  let open = storedOpen(); // the person's choice, kept while the panel is unavailable
+  function render() {
+    const shown = available && open;
+    toggle.setAttribute("aria-expanded", String(shown));
+    setDisabled(toggle, !available);
+    content.hidden = !shown;
+    panel.dataset.open = String(shown);
+    panel.dataset.available = String(available);
+  }
+  render();
+  toggle.addEventListener("click", () => {
+    if (!available) return;
+    open = !open;
+    storeOpen(open);
+    render();
+    if (open) onOpen();
+  });
+
   return {
     clear,
+
+    /** Whether the panel is open, so that a reading should bring what it shows. */
+    isOpen: () => available && open,
+
+    /** Whether there is anything to look inside: not in number mode (the panel says so). */
+    setAvailable(yes) {
+      available = yes;
+      render();
+    },
 
     /** Says a request for the panel is in flight (or none is). */
     setBusy(busy) {

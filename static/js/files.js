@@ -1,4 +1,5 @@
 // Another way in: an image file uploaded, pasted or dropped on the pad, read instead of the strokes.
+// What is sent is the file as shrink.js prepared it (a large photo scaled down), kept here with it.
 
 function imageFrom(dataTransfer) {
   if (!dataTransfer) return null;
@@ -20,6 +21,7 @@ export function createFiles({ pad, upload, onFile }) {
   const preview = pad.querySelector("#file-preview");
   const name = pad.querySelector("#file-name");
   let file = null; // the file the result belongs to, if any
+  let prepared = null; // what is sent for it, once shrink.js has made it: {blob, name, size}
   let previewUrl = null;
   let dragDepth = 0;
 
@@ -66,6 +68,7 @@ export function createFiles({ pad, upload, onFile }) {
 
   function forget() {
     file = null;
+    prepared = null;
     note.hidden = true;
     preview.removeAttribute("src");
     if (previewUrl) URL.revokeObjectURL(previewUrl);
@@ -75,7 +78,16 @@ export function createFiles({ pad, upload, onFile }) {
   return {
     /** The file being read, or null when the pad's strokes are. */
     current: () => file,
+    /** What is sent for the current file (shrink.js ``shrinkImage``), or null until it is ready. */
+    prepared: () => prepared,
+    /** The <img> that shows the file: a number's boxes are drawn over it. */
+    previewElement: () => preview,
     forget,
+
+    /** What to send for the current file. */
+    setPrepared(newPrepared) {
+      prepared = newPrepared;
+    },
 
     /** Makes ``newFile`` the input, shown by name (and as a preview when it is an image). */
     use(newFile) {

@@ -1,20 +1,24 @@
 // The drawing pad: a canvas that keeps its strokes as data.
 //
-// Strokes are arrays of points in pad-relative 0..1 coordinates, so the drawing is redrawn
-// crisply at any size (resize, rotation, zoom) and Undo simply drops the last one. What is
-// sent is a fixed 280x280 PNG of the strokes: dark opaque ink on transparent pixels.
+// Strokes are arrays of points in units of the pad's height (y from 0 to 1, x from 0 to the
+// pad's aspect: 1 for a digit's square pad, 2 for a number's wide one), so the drawing is redrawn
+// crisply at any size (resize, rotation, zoom) and Undo simply drops the last one. What is sent
+// is a PNG of the strokes EXPORT_HEIGHT px tall (280x280 for a digit, 560x280 for a number): dark
+// opaque ink on transparent pixels.
 
-const EXPORT_SIDE = 280; // px of the PNG sent to the server
-const LINE_WIDTH = 1 / 13; // of the pad's side: MNIST-like strokes once the digit is 20 px tall
+const EXPORT_HEIGHT = 280; // px of the PNG sent to the server
+const LINE_WIDTH = 1 / 13; // of the pad's height: MNIST-like strokes once a digit is 20 px tall
 const INK = "#111111";
-const MIN_STEP = 0.002; // of the pad's side: a pointer sample closer than this to the last one adds nothing
+const MIN_STEP = 0.002; // of the pad's height: a pointer sample closer than this to the last one adds nothing
 
-/** Draws the strokes on a context whose transform maps 0..1 onto the canvas side. */
-function paint(context, side, list) {
+/** Draws the strokes over the whole canvas, whose width stands for ``aspect`` heights. */
+function paint(context, aspect, list) {
+  const { width, height } = context.canvas;
   context.save();
   context.setTransform(1, 0, 0, 1, 0, 0);
-  context.clearRect(0, 0, context.canvas.width, context.canvas.height);
-  context.setTransform(side, 0, 0, side, 0, 0);
+  context.clearRect(0, 0, width, height);
+  // The canvas's CSS box is the aspect give or take its border's pixel: map the strokes onto all of it.
+  context.setTransform(width / aspect, 0, 0, height, 0, 0);
   context.strokeStyle = INK;
   context.fillStyle = INK;
   context.lineWidth = LINE_WIDTH;
@@ -44,15 +48,19 @@ function paint(context, side, list) {
 }
 
 /**
- * Makes ``canvas`` a drawing pad. ``onStrokeStart()`` runs when a pointer starts a stroke (the
- * stroke already counts as drawn), ``onStrokeEnd()`` when it is finished and kept.
+ * Makes ``canvas`` a drawing pad ``aspect`` times as wide as it is tall (its CSS gives it that
+ * shape). ``onStrokeStart()`` runs when a pointer starts a stroke (the stroke already counts as
+ * drawn), ``onStrokeEnd()`` when it is finished and kept.
  */
-export function createPad(canvas, { onStrokeStart, onStrokeEnd }) {
+export function createPad(canvas, { onStrokeStart, onStrokeEnd, aspect: initialAspect = 1 }) {
   const ctx = canvas.getContext("2d");
+  let aspect = initialAspect;
   /** @type {{x: number, y: number}[][]} */
   let strokes = [];
   let current = null; // the stroke being drawn: {pointerId, points}
   let redrawQueued = false;
+
+  const exportSize = () => ({ width: Math.round(EXPORT_HEIGHT * aspect), height: EXPORT_HEIGHT });
 
   function allStrokes() {
     return current ? [...strokes, current.points] : strokes;
@@ -60,7 +68,7 @@ export function createPad(canvas, { onStrokeStart, onStrokeEnd }) {
 
   function redraw() {
     redrawQueued = false;
-    paint(ctx, canvas.width, allStrokes());
+    paint(ctx, aspect, allStrokes());
   }
 
   function queueRedraw() {
@@ -73,10 +81,12 @@ export function createPad(canvas, { onStrokeStart, onStrokeEnd }) {
   /** Sizes the backing store to the CSS size times devicePixelRatio, then redraws. */
   function fitCanvas() {
     const rect = canvas.getBoundingClientRect();
-    const side = Math.max(1, Math.round(rect.width * (window.devicePixelRatio || 1)));
-    if (canvas.width !== side || canvas.height !== side) {
-      canvas.width = side;
-      canvas.height = side;
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(rect.width * ratio));
+    const height = Math.max(1, Math.round(rect.height * ratio));
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
     }
     redraw();
   }
@@ -85,7 +95,7 @@ export function createPad(canvas, { onStrokeStart, onStrokeEnd }) {
     const rect = canvas.getBoundingClientRect();
     const clamp = (v) => Math.min(1, Math.max(0, v));
     return {
-      x: clamp((event.clientX - rect.left) / rect.width),
+      x: clamp((event.clientX - rect.left) / rect.width) * aspect,
       y: clamp((event.clientY - rect.top) / rect.height),
     };
   }
@@ -153,12 +163,30 @@ export function createPad(canvas, { onStrokeStart, onStrokeEnd }) {
       queueRedraw();
     },
 
-    /** The finished strokes as an EXPORT_SIDE x EXPORT_SIDE PNG data URL. */
+    /**
+     * Makes the pad ``newAspect`` times as wide as it is tall (the CSS must follow). The strokes
+     * stay where they are when they all fit in the new shape, and are all dropped otherwise (half
+     * a number is no drawing); returns whether they stayed.
+     */
+    setAspect(newAspect) {
+      const fits = strokes.every((points) => points.every((p) => p.x <= newAspect));
+      aspect = newAspect;
+      current = null;
+      if (!fits) strokes = [];
+      fitCanvas();
+      return fits;
+    },
+
+    /** The size in px of the PNG ``toPng`` makes: the pixels an answer's boxes are given in. */
+    exportSize,
+
+    /** The finished strokes as a PNG data URL of ``exportSize()``. */
     toPng() {
       const off = document.createElement("canvas");
-      off.width = EXPORT_SIDE;
-      off.height = EXPORT_SIDE;
-      paint(off.getContext("2d"), EXPORT_SIDE, strokes);
+      const { width, height } = exportSize();
+      off.width = width;
+      off.height = height;
+      paint(off.getContext("2d"), aspect, strokes);
       return off.toDataURL("image/png");
     },
   };

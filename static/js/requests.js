@@ -1,5 +1,5 @@
-// The page's requests: POST /predict and /api/explain with the image, POST /api/feedback with the
-// person's digit, and the sentences their failures are shown as.
+// The page's requests: POST /predict, /api/read and /api/explain with the image, POST
+// /api/feedback with the person's digit, and the sentences their failures are shown as.
 
 import { sentence } from "./dom.js";
 
@@ -10,20 +10,25 @@ export const UNREACHABLE = "Could not reach the server. Check your connection an
 export const TOO_SLOW = "The server took too long to answer. Please try again.";
 const JUST_A_DOT = "That looks like a dot, not a digit: draw the whole digit.";
 
-/** An uploaded, pasted or dropped file, sent as multipart form data. */
-export function fileImage(file) {
+/**
+ * An uploaded, pasted or dropped file as shrink.js ``shrinkImage`` prepared it (``{blob, name,
+ * size}``), sent as multipart form data. Every image carries its ``size`` in px ({width, height},
+ * or null when unknown): an answer's boxes are in those pixels.
+ */
+export function fileImage(prepared) {
   const body = new FormData();
-  body.append("image", file, file.name || "image");
-  return { body, headers: JSON_ONLY, fromFile: true };
+  body.append("image", prepared.blob, prepared.name);
+  return { body, headers: JSON_ONLY, fromFile: true, size: prepared.size };
 }
 
-/** The pad's PNG data URL, sent as JSON; ``inked``: at least one stroke is drawn on it. */
-export function drawingImage(dataUrl, inked) {
+/** The pad's PNG data URL of ``size`` px, sent as JSON; ``inked``: at least one stroke is drawn on it. */
+export function drawingImage(dataUrl, inked, size) {
   return {
     body: JSON.stringify({ image: dataUrl }),
     headers: { "Content-Type": "application/json", ...JSON_ONLY },
     fromFile: false,
     inked,
+    size,
   };
 }
 
@@ -54,10 +59,13 @@ export function postImage(url, image) {
   };
 }
 
-/** The sentence a failed /predict answer for ``image`` (from ``fileImage`` or ``drawingImage``) is shown as. */
-export function predictErrorText(status, data, image) {
+/**
+ * The sentence a failed /predict or /api/read answer for ``image`` (from ``fileImage`` or
+ * ``drawingImage``) is shown as; ``number``: it was /api/read's.
+ */
+export function predictErrorText(status, data, image, number = false) {
   const error = data && data.error;
-  if (error && error.code === "no_digit" && !image.fromFile && image.inked) {
+  if (error && error.code === "no_digit" && !image.fromFile && image.inked && !number) {
     // The pad draws dark, sharp strokes: the server finds no digit in them only when they are a tap or a short dash.
     return JUST_A_DOT;
   }
@@ -73,7 +81,9 @@ export function predictErrorText(status, data, image) {
     }[status] || `The server answered with an error (${status}).`;
   }
   text = sentence(text);
-  if (error && error.code === "no_digit" && !image.fromFile) text += " Draw a digit on the pad first.";
+  if (error && error.code === "no_digit" && !image.fromFile) {
+    text += number ? " Write a number on the pad, its digits side by side." : " Draw a digit on the pad first.";
+  }
   return text;
 }
 
