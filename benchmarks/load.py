@@ -5,8 +5,9 @@
 Starts ``gunicorn wsgi:app`` as gunicorn.conf.py (or ``--config``) configures it, bound to
 127.0.0.1 on a free port, then for each endpoint keeps ``--connections`` keep-alive connections
 busy for ``--seconds``: ``GET /healthz`` (the server's floor) and ``POST /predict`` with a 280x280
-PNG drawn like the page's. With ``--slow N``, N slow clients (``scripts/slow_clients.py``: half
-trickling headers, half a body, a byte a second) hold connections all through the measurement.
+PNG drawn as the page draws it (``predict_latency.page_drawing``). With ``--slow N``, N slow
+clients (``scripts/slow_clients.py``: half trickling headers, half a body, a byte a second)
+hold connections all through the measurement.
 Prints requests per second, p50/p99 latency, non-2xx answers, the workers' CPU time per request
 (which, unlike the rates, does not move with what else runs on the cores), the ratio of the two
 rates, and each worker's resident memory at start, after a warm-up and after the load.
@@ -31,9 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.predict_latency import page_drawing  # noqa: E402
 from model import cli  # noqa: E402
 from scripts import serve  # noqa: E402
-from scripts.drawing import drawn_digit  # noqa: E402
 from scripts.slow_clients import trickle  # noqa: E402
 
 CONFIG = serve.CONFIG
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=CONFIG, help="the gunicorn configuration (gunicorn.conf.py)")
     args = parser.parse_args(argv)
 
-    png = drawn_digit("7", size=280)
+    png = page_drawing("7", 280)  # what the page sends: near-black strokes on transparent pixels
     predict = ("POST", f"/predict?model={args.model}", png, {"Content-Type": "image/png"})
     settings = serve.configured(args.config)
     # One client address, far over any visitor's budget: the rate limits are not what is measured.

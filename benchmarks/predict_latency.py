@@ -1,35 +1,106 @@
-"""Time per /predict request in-process, split into decoding, preprocessing and the network.
+"""Time per /predict request in-process, next to a plain pipeline written for speed.
 
     python benchmarks/predict_latency.py [--requests 500]
 
-A PNG of a drawn digit (dark ink on white, as the page sends), 280x280 and 1000x1000, goes through
-``preprocess.load_image``, ``preprocess.to_mnist`` and ``Network.predict_proba`` on their own, and
-the 280x280 one through the Flask test client for the whole request; p50 and p99 in milliseconds.
-The dot-or-dash check (``preprocess.stroke_shape``) is timed side by side with ``to_mnist``, one
-call of each in turn, so that its share of the preprocessing is a ratio both timings share the
-machine's load for; the rate limit's cost the same way: the whole request with the limits off and
-with a ``predict`` budget far above what the run spends (counted, never refused), in turn.
-In-process: no network or server in the way.
+The page sends a 280x280 PNG of near-black strokes on transparent pixels (``static/js/pad.js``);
+``page_drawing`` draws one the same way. Every comparison is measured side by side, one call of
+each in turn, so that both share the machine's load (absolute times swing 2x with it) and the
+ratios are what to read:
+
+- the canvas path's preprocessing (``preprocess.preprocess``: ``load_image`` and ``to_mnist``)
+  for the page's 280x280 PNG and a 360x360 one, against ``plain``: Pillow's decode, the alpha
+  channel as the ink, a uint8 Lanczos resize of its box into 20 px, the centre of mass placed in
+  28x28, and nothing else (no checks, no speck filter, no sub-pixel centring);
+- the whole ``/predict`` request (Flask test client, rate limits off) against ``plain`` plus the
+  network's forward pass;
+- ``/predict?explain=1`` (the page's one request when the inside-the-network panel is open)
+  against ``/predict``; the rate limit's cost (limits counting, never refusing, against off);
+- a 1000x1000 drawing on white (the general path), a 12-megapixel phone photo (4000x3000 JPEG
+  at quality 90, ``scripts/photos.py``) through ``/predict``, and a four-digit number through
+  ``/api/read``. p50 and p99 in milliseconds. In-process: no network or server in the way.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app
 from model import cli, preprocess
-from model.shape import PIXELS
+from model.shape import PIXELS, SIDE
 from scripts.drawing import drawn_digit
 
-SIZES = (280, 1000)  # the page's pad, and a large upload
+PAGE_SIZES = (280, 360)  # the page's pad, and a larger canvas
+INK = (17, 17, 17)  # pad.js's "#111111"
+PEN = 1 / 13  # pad.js's LINE_WIDTH, of the pad's height
+# Polylines of digits in units of the pad's height, as a person draws them on the page.
+STROKES = {
+    "7": [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]],
+    "4": [[(0.6, 0.85), (0.6, 0.15), (0.2, 0.6), (0.8, 0.6)]],
+    "2": [[(0.28, 0.3), (0.45, 0.16), (0.66, 0.2), (0.7, 0.38), (0.3, 0.84), (0.74, 0.84)]],
+    "0": [[(0.5, 0.15), (0.72, 0.3), (0.74, 0.65), (0.5, 0.85), (0.27, 0.65), (0.28, 0.3), (0.5, 0.15)]],
+    "6": [[(0.66, 0.15), (0.35, 0.45), (0.3, 0.72), (0.5, 0.86), (0.7, 0.7), (0.62, 0.52), (0.4, 0.55)]],
+}
+
+
+def page_drawing(text: str = "7", height: int = 280, supersample: int = 4) -> bytes:
+    """PNG bytes of ``text``'s digits drawn as the page's pad sends them: ``height`` px tall and
+    ``height`` per digit wide, a round pen of PEN, anti-aliased (coverage as alpha), INK on
+    (0, 0, 0, 0)."""
+    s = height * supersample
+    coverage = Image.new("L", (s * len(text), s), 0)
+    draw = ImageDraw.Draw(coverage)
+    pen = round(PEN * s)
+    for k, digit in enumerate(text):
+        for line in STROKES[digit]:
+            points = [((k + x) * s, y * s) for x, y in line]
+            draw.line(points, fill=255, width=pen, joint="curve")
+            for x, y in (points[0], points[-1]):  # round caps
+                draw.ellipse([x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2], fill=255)
+    alpha = np.asarray(coverage.reduce(supersample))
+    rgba = np.zeros((*alpha.shape, 4), dtype=np.uint8)
+    rgba[alpha > 0, :3] = INK
+    rgba[..., 3] = alpha
+    out = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(out, format="PNG")
+    return out.getvalue()
+
+
+def plain(data: bytes) -> np.ndarray:
+    """A plain pipeline written for speed: image bytes -> (28, 28) float32, light ink on black.
+
+    The alpha channel as the ink (255 - grey for an opaque image), cropped to its box, a uint8
+    Lanczos resize (after a whole-factor reduction) so the box's longer side is 20 px, pasted
+    into 28x28 with its centre of mass at the centre to the nearest pixel.
+    """
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    if image.mode in ("RGBA", "LA"):
+        ink = image.crop(image.getbbox(alpha_only=True)).getchannel("A")
+    else:
+        ink = Image.eval(image.convert("L"), lambda v: 255 - v)
+        ink = ink.crop(ink.getbbox())
+    width, height = ink.size
+    s = 20 / max(width, height)
+    size = (max(1, round(width * s)), max(1, round(height * s)))
+    small = np.asarray(ink.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0), dtype=np.float32) / 255
+    total = small.sum()
+    row = small.sum(axis=1) @ np.arange(small.shape[0]) / total
+    col = small.sum(axis=0) @ np.arange(small.shape[1]) / total
+    top = min(max(round(SIDE / 2 - row), 0), SIDE - small.shape[0])
+    left = min(max(round(SIDE / 2 - col), 0), SIDE - small.shape[1])
+    out = np.zeros((SIDE, SIDE), dtype=np.float32)
+    out[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return out
 
 
 def timings(work: Callable[[], object], n: int) -> np.ndarray:
@@ -51,64 +122,120 @@ def paired_timings(works: list[Callable[[], object]], n: int) -> list[np.ndarray
     return times
 
 
-def row(label: str, times: np.ndarray) -> None:
+def row(label: str, times: np.ndarray) -> float:
+    """Print the p50 and p99 of ``times``; return the p50."""
     p50, p99 = np.percentile(times, [50, 99])
-    print(f"{label:<44}{p50:8.2f}{p99:8.2f}")
+    print(f"{label:<52}{p50:8.2f}{p99:8.2f}")
+    return float(p50)
+
+
+def post(client, path: str, data: bytes, content_type: str = "image/png") -> Callable[[], object]:
+    """A call that posts ``data`` to ``path`` and insists on a 200 (a refused image is no timing)."""
+
+    def call() -> object:
+        response = client.post(path, data=data, content_type=content_type)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: {response.status_code} {response.get_data(as_text=True)[:200]}")
+        return response
+
+    return call
+
+
+def phone_photo() -> bytes | None:
+    """A 12-megapixel phone photo (4000x3000 JPEG at quality 90) of a drawn 7, or None without the renderer."""
+    try:
+        from scripts.photos import photograph
+    except ImportError:
+        return None
+    ink = np.asarray(Image.open(io.BytesIO(page_drawing("7", 280))).getchannel("A"), dtype=np.float32) / 255
+    return photograph(ink, np.random.default_rng(12), size=(4000, 3000), quality=90)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=cli.description(__doc__))
     parser.add_argument("--requests", type=int, default=500, help="timed calls of each step (default 500)")
     args = parser.parse_args(argv)
+    n = args.requests
 
     # Hundreds of requests from one client: the rate limits are not what is measured.
     app = create_app({"TESTING": True, "RATE_LIMITS": "off"})
     client = app.test_client()
-    print(f"{args.requests} timed calls per row; milliseconds")
-    print(f"{'step':<44}{'p50':>8}{'p99':>8}")
-    checks, preprocessing = {}, {}
-    for size in SIZES:
-        png = drawn_digit("7", size=size)
-        image = preprocess.load_image(png)
-        # The check sees only the digit's box; the whole image's ink is an upper bound on its cost.
-        ink = 1 - np.asarray(image.convert("L"), dtype=np.float32) / 255
-        row(f"decode (load_image), {size} px", timings(lambda png=png: preprocess.load_image(png), args.requests))
-        whole, check = paired_timings(
-            [lambda image=image: preprocess.to_mnist(image), lambda ink=ink: preprocess.stroke_shape(ink)],
-            args.requests,
+    network = app.extensions["digits.models"][app.config["DEFAULT_MODEL"]].network
+    print(f"{n} timed calls per row (fewer for the photo); milliseconds")
+    print(f"{'step':<52}{'p50':>8}{'p99':>8}")
+    ratios = []
+
+    for size in PAGE_SIZES:
+        png = page_drawing("7", size)
+        decode, ours, fast = paired_timings(
+            [
+                lambda png=png: preprocess.load_image(png),
+                lambda png=png: preprocess.preprocess(png),
+                lambda png=png: plain(png),
+            ],
+            n,
         )
-        row(f"preprocess (to_mnist), {size} px", whole)
-        row("  of which at most the dot-or-dash check", check)
-        preprocessing[size], checks[size] = float(np.median(whole)), float(np.median(check))
-    x = preprocess.to_mnist(preprocess.load_image(drawn_digit("7"))).reshape(PIXELS, 1)
-    for name, model in app.extensions["digits.models"].items():
-        sizes = "-".join(map(str, model.network.sizes))
-        row(f"network {name} ({sizes})", timings(lambda net=model.network: net.predict_proba(x), args.requests))
-    png = drawn_digit("7")
-    requests = {}
-    for name in app.extensions["digits.models"]:
-        times = timings(
-            lambda name=name: client.post(f"/predict?model={name}", data=png, content_type="image/png"), args.requests
-        )
-        row(f"whole request, {name}, 280 px", times)
-        requests[name] = float(np.median(times))
-    limited = create_app({"TESTING": True, "RATE_LIMITS": "predict=100000000/minute"}).test_client()
-    free, counted = paired_timings(
-        [
-            lambda: client.post("/predict", data=png, content_type="image/png"),
-            lambda: limited.post("/predict", data=png, content_type="image/png"),
-        ],
-        args.requests,
+        row(f"page's drawing {size} px: decode (load_image)", decode)
+        p_ours = row(f"page's drawing {size} px: preprocess (load_image + to_mnist)", ours)
+        p_plain = row(f"page's drawing {size} px: plain pipeline", fast)
+        ratios.append((f"canvas preprocessing / plain pipeline, {size} px", p_ours / p_plain, 1.0))
+        ours28, plain28 = preprocess.preprocess(png), plain(png)
+        agreement = float(np.corrcoef(ours28.ravel(), plain28.ravel())[0, 1])
+        print(f"  (their 28x28 images' correlation: {agreement:.3f})")
+
+    png = page_drawing("7")
+    x = preprocess.preprocess(png).reshape(PIXELS, 1)
+    fast, forward, whole = paired_timings(
+        [lambda: plain(png), lambda: network.predict_proba(x), post(client, "/predict", png)], n
     )
-    row("whole request, digits, limits off", free)
-    row("whole request, digits, limits counting", counted)
-    extra = float(np.median(counted) - np.median(free))
-    print(f"the rate limit's cost (medians): {extra:+.3f} ms, {np.median(counted) / np.median(free):.3f}x the request")
-    print("the dot-or-dash check's share (medians), at most:")
-    for size in SIZES:
-        print(f"  of to_mnist at {size} px: {checks[size] / preprocessing[size]:.1%}")
-    for name, median in requests.items():
-        print(f"  of a whole request with {name} at 280 px: {checks[280] / median:.1%}")
+    p_plain = row("plain pipeline, 280 px", fast)
+    p_forward = row(f"network forward pass ({'-'.join(map(str, network.sizes))})", forward)
+    p_whole = row("whole /predict request, 280 px, limits off", whole)
+    ratios.append(("whole /predict / (plain pipeline + forward pass)", p_whole / (p_plain + p_forward), 1.5))
+
+    for name, model in app.extensions["digits.models"].items():
+        row(
+            f"network {name} ({'-'.join(map(str, model.network.sizes))})",
+            timings(lambda net=model.network: net.predict_proba(x), n),
+        )
+
+    plain_request, explained = paired_timings(
+        [post(client, "/predict", png), post(client, "/predict?explain=1", png)], n
+    )
+    p_request = row("/predict, 280 px", plain_request)
+    p_explained = row("/predict?explain=1, 280 px (the panel open)", explained)
+    ratios.append(("/predict?explain=1 / /predict", p_explained / p_request, None))
+
+    limited = create_app({"TESTING": True, "RATE_LIMITS": "predict=100000000/minute"}).test_client()
+    free, counted = paired_timings([post(client, "/predict", png), post(limited, "/predict", png)], n)
+    row("whole request, limits off", free)
+    row("whole request, limits counting", counted)
+    ratios.append(("the rate limit's cost: counting / off", float(np.median(counted) / np.median(free)), None))
+
+    large = drawn_digit("7", size=1000)
+    row("drawing on white 1000 px (general path): preprocess", timings(lambda: preprocess.preprocess(large), n))
+    row("drawing on white 1000 px: whole /predict", timings(post(client, "/predict", large), n))
+
+    photo = phone_photo()
+    if photo is None:
+        print("12-megapixel photo: skipped (scripts/photos.py has no photograph yet)")
+    else:
+        few = max(10, n // 20)
+        label = f"12 MP photo ({len(photo) / 1e6:.1f} MB JPEG)"
+        row(f"{label}: preprocess", timings(lambda: preprocess.preprocess(photo), few))
+        row(f"{label}: whole /predict", timings(post(client, "/predict", photo, "image/jpeg"), few))
+
+    number = page_drawing("2026", 280)
+    answer = client.post("/api/read", data=number, content_type="image/png")
+    if answer.status_code == 200:
+        read = answer.get_json()["text"]
+        row(f"/api/read, a 4-digit number 1120x280 (read {read!r})", timings(post(client, "/api/read", number), n))
+    else:
+        print(f"/api/read: skipped ({answer.status_code}: {answer.get_data(as_text=True)[:120]})")
+
+    print("ratios of medians, measured side by side:")
+    for label, value, bound in ratios:
+        print(f"  {label}: {value:.2f}" + (f" (at most {bound:g})" if bound is not None else ""))
     return 0
 
 

@@ -173,7 +173,8 @@ def to_mnist(image: Image.Image) -> np.ndarray:
     mean centre of mass, to a fraction of a pixel. Raises ``NoDigitFound`` when there is no
     usable ink, or when the ink is a dot or a dash rather than a digit.
     """
-    return ink_to_mnist(ink_map(image))
+    fast = _canvas_to_mnist(image)
+    return fast if fast is not None else ink_to_mnist(ink_map(image))
 
 
 def ink_map(image: Image.Image) -> np.ndarray:
@@ -208,6 +209,123 @@ def ink_to_mnist(ink: np.ndarray) -> np.ndarray:
     if peak > 0:
         out /= peak  # MNIST's strokes all reach full intensity; thin ones lose some in the scaling
     return out.astype(np.float32)
+
+
+# -------------------------------------------------------------------------------------------
+# The page's drawings, fast
+# -------------------------------------------------------------------------------------------
+
+# The page (static/js/pad.js) sends near-black strokes (#111111, anti-aliased) on transparent
+# pixels. For such an image the general path's ink is the alpha channel divided by its maximum
+# (the flattened grey is 1 - alpha * (1 - ink colour), the border is white), so the fast path
+# works from the alpha channel alone, in uint8, on the ink's box: no whole-image float planes.
+# It takes only images where that holds: RGBA, no ink in the border ring the general path
+# measures the background on, and every pixel's colour darker than this on each channel (the
+# browser's anti-aliased edges carry a little colour noise; lighter or coloured ink goes the
+# general way, which weighs the ink by its darkness).
+_LIGHT_BITS = 0x00C0C0C0  # (little-endian RGBA as one uint32) any of R, G, B at 64 or more
+# Shrinking by more than this is first a box average by a whole factor (Pillow's ``reduce``), then
+# Lanczos for the rest: on canvas renderings of MNIST digits the 28x28 result differs from a
+# Lanczos resize all the way by at most 0.01 (in 0-1) per pixel, at a fifth of the cost.
+REDUCING_GAP = 2.0
+# The dot-or-dash check on the scaled patch (20 px box): ink this many widths of its pen long,
+# or more, is surely longer than MIN_LENGTH_IN_WIDTHS there too, measured on the full-resolution
+# box; nearer the bound the check is made on the box itself.
+CLEAR_LENGTH_IN_WIDTHS = 3.0
+
+
+def _canvas_to_mnist(image: Image.Image) -> np.ndarray | None:
+    """``to_mnist`` for a drawing as the page sends it (dark ink on transparent pixels), or None.
+
+    None when the image is not of that kind, or when it would be refused (the general path then
+    refuses it, with its reasons); otherwise the (28, 28) float32 the general path gives, but for
+    uint8 rounding in the Lanczos resize and the whole-factor reduction before it (``REDUCING_GAP``).
+    """
+    if image.mode != "RGBA" or max(image.size) > WORK_SIDE:
+        return None
+    bbox = image.getbbox(alpha_only=True)  # outside it every pixel is see-through
+    if bbox is None:
+        return None
+    width, height = image.size
+    ring = max(1, min(width, height) // 50)  # as ``_ink``'s border ring
+    x0, y0, x1, y1 = bbox
+    if x0 < ring or y0 < ring or x1 > width - ring or y1 > height - ring:
+        return None
+    crop = image.crop(bbox)
+    # Each pixel as one little-endian word, R | G << 8 | B << 16 | A << 24: comparing words
+    # compares alphas, and one mask tests the three colours, all without splitting the bands.
+    words = np.asarray(crop).view("<u4")[..., 0]
+    if (words & _LIGHT_BITS).any():
+        return None
+    peak = int(words.max()) >> 24
+    if peak < math.ceil(MIN_CONTRAST * 255 / 0.75):  # the ink's contrast may be under MIN_CONTRAST
+        return None
+    if 2 * words.size > width * height and 2 * np.count_nonzero(words >= 128 << 24) > width * height:
+        return None  # mostly opaque: ``_flatten`` puts it on its own typical colour
+    strong = words >= math.ceil(INK_THRESHOLD * peak) << 24
+    rows, cols = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
+    if rows[-1] - rows[0] + 1 == rows.size and cols[-1] - cols[0] + 1 == cols.size:
+        top, left, bottom, right = int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+    else:  # rows or columns without strong ink: there may be specks to drop
+        top, left, bottom, right = _box_of_strong((words >> 24).astype(np.uint8) * strong)
+    if max(bottom - top, right - left) < max(MIN_BOX_PIXELS, MIN_BOX_FRACTION * max(height, width)):
+        return None  # a speck
+    alpha = crop.getchannel("A")
+    if not _surely_long(words[top:bottom, left:right]):
+        try:
+            _refuse_marks(np.asarray(alpha)[top:bottom, left:right], (height, width))
+        except NoDigitFound:
+            return None
+    patch = np.minimum(_scale_uint8(alpha, top, left, bottom, right), peak) * np.float32(1 / peak)
+    out = _centre(patch)
+    np.clip(out, 0.0, 1.0, out=out)
+    top_value = out.max()
+    if top_value > 0:
+        out *= 1 / top_value
+    return out
+
+
+def _surely_long(words: np.ndarray) -> bool:
+    """Whether ``stroke_shape`` of the digit's box (``_canvas_to_mnist``'s words, h x w) surely finds
+    the mark at least MIN_LENGTH_IN_WIDTHS pen widths long, from bounds that cost less to get.
+
+    ``stroke_shape``'s length is at least the mark's extent along a row or a column. Its width
+    grows with the area A and falls with the perimeter P once P^2 >= 4 pi A (below, the width is
+    P / pi), so a lower bound on P gives an upper bound on the width: the perimeter's estimate
+    counts every edge crossed along rows and columns (and more along the diagonals, left out).
+    False means "maybe not": ``stroke_shape`` itself then decides.
+    """
+    mask = words >= math.ceil(0.5 * (int(words.max()) >> 24)) << 24  # stroke_shape's mark
+    area = float(np.count_nonzero(mask))
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    extent = max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1.0
+    # Crossings within the box, plus one at each end of every inked row and column for the
+    # ones at the box's edges: at most the estimate's count, which pads the mark with background.
+    straight = (
+        np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+        + np.count_nonzero(mask[1:] != mask[:-1])
+        + np.count_nonzero(mask[:, 0])
+        + np.count_nonzero(mask[:, -1])
+        + np.count_nonzero(mask[0])
+        + np.count_nonzero(mask[-1])
+    )
+    perimeter = max(math.pi / 8 * straight, 2 * math.sqrt(math.pi * area))
+    width = (perimeter - math.sqrt(max(perimeter**2 - 4 * math.pi * area, 0.0))) / math.pi
+    return extent >= MIN_LENGTH_IN_WIDTHS * width
+
+
+def _scale_uint8(alpha: Image.Image, top: int, left: int, bottom: int, right: int) -> np.ndarray:
+    """``_scale`` for uint8 ink (mode L), zeros around it: the box scaled to BOX pixels, float32 0-255."""
+    height, width = bottom - top, right - left
+    s = BOX / max(height, width)
+    out_h, out_w = math.ceil(height * s) + 2 * MARGIN, math.ceil(width * s) + 2 * MARGIN
+    pad = math.ceil((MARGIN + 1) / s) + 1
+    # Pillow's crop fills with zeros beyond the image: the source box never leaves the region.
+    region = alpha.crop((left - pad, top - pad, right + pad, bottom + pad))
+    cy, cx = pad + height / 2, pad + width / 2
+    source = (cx - out_w / (2 * s), cy - out_h / (2 * s), cx + out_w / (2 * s), cy + out_h / (2 * s))
+    scaled = region.resize((out_w, out_h), Image.Resampling.LANCZOS, box=source, reducing_gap=REDUCING_GAP)
+    return np.asarray(scaled, dtype=np.float32)
 
 
 def _planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -326,11 +444,16 @@ def _digit_box(ink: np.ndarray) -> tuple[int, int, int, int]:
     Only pixels of at least INK_THRESHOLD count; runs of rows or columns separated from the
     rest by empty ones and holding under SPECK_FRACTION of the ink are dropped as specks.
     """
-    strong = np.where(ink >= INK_THRESHOLD, ink, 0)
-    top, left, bottom, right = 0, 0, *ink.shape
+    return _box_of_strong(np.where(ink >= INK_THRESHOLD, ink, 0))
+
+
+def _box_of_strong(strong: np.ndarray) -> tuple[int, int, int, int]:
+    """``_digit_box`` of the ink ``strong`` (h, w) with its faint pixels already zeroed."""
+    top, left, bottom, right = 0, 0, *strong.shape
+    sums = {"dtype": np.uint32} if strong.dtype == np.uint8 else {}  # uint8 sums would wrap
     for _ in range(3):  # dropping a speck in one direction can reveal one in the other
         window = strong[top:bottom, left:right]
-        rows, cols = window.sum(axis=1), window.sum(axis=0)
+        rows, cols = window.sum(axis=1, **sums), window.sum(axis=0, **sums)
         if not rows.any():
             raise NoDigitFound("no digit found: the image is blank")
         (r0, r1), (c0, c1) = _kept_span(rows), _kept_span(cols)
@@ -361,7 +484,9 @@ def stroke_shape(ink: np.ndarray) -> tuple[float, float]:
     values = np.asarray(ink)
     if values.size == 0 or not values.max() > 0:
         return 0.0, 0.0  # no mark at all
-    mask = np.pad(values >= 0.5 * values.max(), 1)
+    h, w = values.shape
+    mask = np.zeros((h + 2, w + 2), dtype=bool)  # the mark with a margin of background all round
+    np.greater_equal(values, 0.5 * values.max(), out=mask[1:-1, 1:-1])
     area = float(np.count_nonzero(mask))
     straight = np.count_nonzero(mask[:, 1:] != mask[:, :-1]) + np.count_nonzero(mask[1:] != mask[:-1])
     diagonal = np.count_nonzero(mask[1:, 1:] != mask[:-1, :-1]) + np.count_nonzero(mask[1:, :-1] != mask[:-1, 1:])
@@ -371,9 +496,12 @@ def stroke_shape(ink: np.ndarray) -> tuple[float, float]:
     # The first and last pixel of each row hold the mark's extreme points in every direction.
     rows = np.flatnonzero(mask.any(axis=1))
     inked = mask[rows]
-    first, last = inked.argmax(axis=1), inked.shape[1] - 1 - inked[:, ::-1].argmax(axis=1)
-    ends = np.concatenate([np.stack([first, rows], axis=1), np.stack([last, rows], axis=1)]).astype(np.float64)
-    spans = np.ptp(ends @ _DIRECTIONS, axis=0)
+    ends = np.empty((2 * rows.size, 2))
+    ends[: rows.size, 0] = inked.argmax(axis=1)
+    ends[rows.size :, 0] = inked.shape[1] - 1 - inked[:, ::-1].argmax(axis=1)
+    ends[: rows.size, 1] = ends[rows.size :, 1] = rows
+    projected = ends @ _DIRECTIONS
+    spans = projected.max(axis=0) - projected.min(axis=0)
     return float(spans.max()) + 1.0, width  # + 1: the pixels at both ends count whole
 
 
@@ -418,28 +546,28 @@ def _scale(ink: np.ndarray, top: int, left: int, bottom: int, right: int) -> np.
 
 
 def _centre(patch: np.ndarray) -> np.ndarray:
-    """Place ``patch`` in a SIDE x SIDE field with its centre of mass at TARGET_CENTRE.
+    """Place ``patch`` (h, w) in a SIDE x SIDE float32 field with its centre of mass at TARGET_CENTRE.
 
     The fractional part of the shift is a bilinear interpolation, which moves the centre of
-    mass by exactly that fraction.
+    mass by exactly that fraction. Being separable, the shift is a product of two small
+    matrices, one moving the rows and one the columns, that also clip it to the field.
     """
-    total = float(patch.sum())
-    rows, cols = np.arange(patch.shape[0]), np.arange(patch.shape[1])
-    com_r = float(patch.sum(axis=1) @ rows) / total
-    com_c = float(patch.sum(axis=0) @ cols) / total
-    dr, dc = TARGET_CENTRE[0] - com_r, TARGET_CENTRE[1] - com_c
-    ir, ic = math.floor(dr), math.floor(dc)
-    fr, fc = dr - ir, dc - ic
-    h, w = patch.shape
-    shifted = np.zeros((h + 1, w + 1), dtype=np.float64)
-    shifted[:h, :w] += (1 - fr) * (1 - fc) * patch
-    shifted[:h, 1:] += (1 - fr) * fc * patch
-    shifted[1:, :w] += fr * (1 - fc) * patch
-    shifted[1:, 1:] += fr * fc * patch
-    out = np.zeros((SIDE, SIDE), dtype=np.float64)
-    # Paste ``shifted`` with its (0, 0) at (ir, ic), clipped to the field.
-    r0, c0 = max(ir, 0), max(ic, 0)
-    r1, c1 = min(ir + h + 1, SIDE), min(ic + w + 1, SIDE)
-    if r1 > r0 and c1 > c0:
-        out[r0:r1, c0:c1] = shifted[r0 - ir : r1 - ir, c0 - ic : c1 - ic]
-    return out
+    patch = np.asarray(patch, dtype=np.float32)
+    row_mass, col_mass = patch.sum(axis=1), patch.sum(axis=0)
+    total = float(row_mass.sum())
+    com_r = float(row_mass @ np.arange(patch.shape[0], dtype=np.float32)) / total
+    com_c = float(col_mass @ np.arange(patch.shape[1], dtype=np.float32)) / total
+    rows = _shift_matrix(patch.shape[0], TARGET_CENTRE[0] - com_r)
+    cols = _shift_matrix(patch.shape[1], TARGET_CENTRE[1] - com_c)
+    return rows @ patch @ cols.T
+
+
+def _shift_matrix(n: int, shift: float) -> np.ndarray:
+    """(SIDE, n) float32 that moves a length-n vector by ``shift`` (bilinear), cut to SIDE entries:
+    entry i goes to i + floor(shift) with weight 1 - frac(shift), and to the next with frac(shift)."""
+    whole = math.floor(shift)
+    part = shift - whole
+    matrix = np.eye(SIDE, n, k=-whole, dtype=np.float32)
+    matrix *= 1 - part
+    matrix += np.float32(part) * np.eye(SIDE, n, k=-whole - 1, dtype=np.float32)
+    return matrix

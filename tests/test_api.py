@@ -265,3 +265,36 @@ def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "models": ["digits", "seed"]}
+
+
+# -- /predict?explain=1: the page's one request when the inside-the-network panel is open ------------
+
+
+@pytest.mark.parametrize("value", ["1", "true", "TRUE"])
+def test_predict_with_explain_carries_the_inside_of_the_network(client, value):
+    png = drawn_digit("7")
+    response = post_raw(client, png, url=f"/predict?explain={value}")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert list(body) == ["label", "confidence", "probabilities", "model", "input", "sample", "layers", "units"]
+    assert body["label"] == 7
+    assert body["input"].startswith("data:image/png;base64,") and body["sample"]
+    explained = post_raw(client, png, url="/api/explain")
+    assert explained.status_code == 200
+    expected = explained.get_json()
+    assert body["layers"] == expected["layers"]
+    assert body["units"] == expected["units"]
+    assert [body[k] for k in ("label", "confidence", "probabilities")] == [
+        expected[k] for k in ("label", "confidence", "probabilities")
+    ]
+
+
+@pytest.mark.parametrize("url", ["/predict", "/predict?explain=0", "/predict?explain=false"])
+def test_predict_without_explain_has_no_layers(client, url):
+    body = check_answer(post_raw(client, drawn_digit("0"), url=url), label=0)
+    assert "layers" not in body and "units" not in body
+
+
+@pytest.mark.parametrize("value", ["yes", "2", ""])
+def test_predict_with_a_bad_explain_value_is_refused(client, value):
+    expect_error(post_raw(client, drawn_digit("7"), url=f"/predict?explain={value}"), 400, "invalid_parameter")
