@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import review, samples
+from app import errors, review, samples
 from model.feedback import FeedbackStore
 from scripts.hostile_corpus import (
     ADMIN_TOKEN,
@@ -73,34 +73,10 @@ RATE_LIMITS = f"predict=off,feedback=off,explain={EXPLAIN_BUDGET}/minute,sign_in
 # are quick, and longer than the slow cases that should be served (about 3 s) take.
 REQUEST_TIMEOUT = 6
 
-# The error codes each status may carry: the documented ones, and Werkzeug's own for 404/405 and
-# for a body that ends before its chunked framing does (the client went away): bad_request.
-CODES = {
-    400: {
-        "bad_request",
-        "invalid_image",
-        "invalid_json",
-        "invalid_base64",
-        "invalid_data_url",
-        "missing_field",
-        "invalid_field",
-        "too_many_files",
-        "unknown_model",
-        "invalid_label",
-        "invalid_sample",
-        "expired_sample",
-        "invalid_review",
-        "too_many_ids",
-    },
-    403: {"sign_in_failed", "csrf_failed", "signed_out"},
-    404: {"not_found"},
-    405: {"method_not_allowed"},
-    408: {"request_timeout"},
-    413: {"too_large"},
-    415: {"unsupported_media_type"},
-    422: {"no_digit"},
-    429: {"rate_limited"},
-}
+# The error codes each status may carry: every client error app.errors documents (Werkzeug's own for
+# 404/405, and for a body that ends before its chunked framing does, bad_request, are among them);
+# no 5xx: nothing here may make the feedback database unavailable.
+CODES = {e.status: set(errors.codes(e.status)) for e in errors.ERRORS if e.status < 500}
 # The review page's forms carry its session's CSRF token, which the case may have sent itself.
 OWN_CSRF_FIELD = re.compile(rb'name="csrf" value="[^"]*"')
 
