@@ -24,20 +24,26 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
+# One BLAS thread, as each of the server's workers has (gunicorn.conf.py): set before NumPy starts
+# its BLAS, or the forward pass's threads contend for a busy machine's cores.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import create_app
-from model import cli, preprocess
-from model.shape import PIXELS, SIDE
-from scripts.drawing import drawn_digit
+from app import create_app  # noqa: E402
+from model import cli, preprocess  # noqa: E402
+from model.shape import PIXELS, SIDE  # noqa: E402
+from scripts.drawing import drawn_digit  # noqa: E402
 
 PAGE_SIZES = (280, 360)  # the page's pad, and a larger canvas
 INK = (17, 17, 17)  # pad.js's "#111111"

@@ -591,15 +591,32 @@ def general(image: Image.Image) -> np.ndarray:
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 @pytest.mark.parametrize(("canvas", "size", "at"), [(280, 200, (40, 30)), (360, 150, (150, 60)), (600, 500, (50, 50))])
 def test_the_pages_drawings_come_out_as_by_the_general_path(shape: str, canvas: int, size: int, at: tuple) -> None:
-    """Near-black ink on transparent pixels, as the page sends it, takes a faster way (uint8, the
-    ink's box only); its 28x28 image is the general path's within a measured bound (at most 0.13
-    on any pixel, correlation 0.997 or better, over these drawings)."""
+    """Near-black ink on transparent pixels, as the page sends it, takes a faster way (the ink's box
+    averaged down, then resampled once into the field); its 28x28 image is the general path's within
+    a measured bound: at most 0.16 on any pixel, correlation 0.9938 or better over these drawings.
+    The general path scales, then shifts by a fraction of a pixel (bilinear), which blurs a little
+    more: the differences are at the strokes' edges (the next test weighs them against MNIST)."""
     image = canvas_rgba(draw(shape, size=size, stroke=max(3, size // 13), at=at, canvas=canvas), (17, 17, 17))
     fast, slow = pp.to_mnist(image), general(image)
     check_output(fast)
-    assert np.abs(fast - slow).max() <= 0.15
-    assert corr(fast, slow) >= 0.995
+    assert np.abs(fast - slow).max() <= 0.2
+    assert corr(fast, slow) >= 0.99
     assert centre_of_mass(fast) == pytest.approx(pp.TARGET_CENTRE, abs=0.1)
+
+
+@pytest.mark.mnist
+def test_the_fast_path_matches_mnist_as_well_as_the_general_path(mnist_test: Dataset) -> None:
+    """On 300 MNIST test digits rendered as the page sends a drawing (transparent canvas), the fast
+    path's 28x28 images correlate with the originals at least as well as the general path's
+    (measured: 0.954 against 0.951 on average)."""
+    rng = np.random.default_rng(7)
+    fast, slow = [], []
+    for original in mnist_test.images[rng.choice(len(mnist_test), 300, replace=False)]:
+        image = pp.load_image(render_like_canvas(original, rng, transparent=True))
+        fast.append(corr(original.astype(np.float64), pp.to_mnist(image)))
+        slow.append(corr(original.astype(np.float64), general(image)))
+    assert np.mean(fast) >= np.mean(slow) - 0.001, f"fast {np.mean(fast):.4f}, general {np.mean(slow):.4f}"
+    assert np.mean(fast) >= 0.95
 
 
 def rainbow_ink(light: np.ndarray) -> Image.Image:
