@@ -72,7 +72,7 @@ def predict() -> Response:
     return jsonify(
         {
             **_answer(model, reading),
-            "input": "data:image/png;base64," + base64.b64encode(preprocess.to_png(reading.image)).decode("ascii"),
+            "input": "data:image/png;base64," + base64.b64encode(preprocess.to_png(sample.pixels)).decode("ascii"),
             "sample": samples.sign(sample, samples.keys_of(current_app)),
             **(explain.explain(model.network, reading.image) if inside else {}),
         }

@@ -40,8 +40,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask import Blueprint, Flask, Request, Response, current_app, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException
 
 from app import cooperative, ratelimit, settings
@@ -76,14 +76,32 @@ class ReviewSessions(SecureCookieSessionInterface):
 
     salt = "digits.review.session"
 
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        # Most requests are readings, which carry no cookie: no signer is made for them.
+        if app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            return SecureCookieSession()
+        return super().open_session(app, request)
+
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(super().get_cookie_secure(app) or request.is_secure)
+
+
+class NoSessions(SessionInterface):
+    """Without the review page no request has a session: Flask's null session, which refuses
+    to be written, and no cookie read or signer made."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
 
 
 def init_app(app: Flask) -> None:
     """Serve the review page if ``ADMIN_TOKEN`` is set; raises ``SettingsError`` for a token too short."""
     token = app.config.get("ADMIN_TOKEN")
     if token is None:
+        app.session_interface = NoSessions()
         return
     if not isinstance(token, str):
         raise settings.SettingsError(f"ADMIN_TOKEN must be a string, not {type(token).__name__}")

@@ -35,6 +35,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
+        # One pass over the response's headers, not one per header set (werkzeug's setdefault scans them).
+        present = {name.lower() for name, _ in response.headers}
+        response.headers.extend([(name, value) for name, value in HEADERS.items() if name.lower() not in present])
         return response

@@ -150,13 +150,30 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
 
 
 def to_png(array: np.ndarray) -> bytes:
-    """A 2-D float array in [0, 1] (e.g. ``to_mnist``'s (28, 28) output) -> 8-bit greyscale PNG bytes."""
+    """A 2-D float array in [0, 1] (e.g. ``to_mnist``'s (28, 28) output), or uint8 pixels, -> 8-bit
+    greyscale PNG bytes.
+
+    Written directly (signature, IHDR, one IDAT of unfiltered rows, IEND): for a 28x28 image that
+    is a tenth of the time Pillow's encoder takes, spent mostly setting itself up.
+    """
     if np.ndim(array) != 2:
         raise ValueError(f"expected a 2-D array, got shape {np.shape(array)}")
-    pixels = to_uint8(array)
-    out = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(out, format="PNG")
-    return out.getvalue()
+    pixels = array if np.asarray(array).dtype == np.uint8 else to_uint8(array)
+    height, width = pixels.shape
+    rows = np.zeros((height, width + 1), dtype=np.uint8)  # each row led by its filter type, 0: none
+    rows[:, 1:] = pixels
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale, not interlaced
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(rows.tobytes()))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    """A PNG chunk: length, type, data, and the CRC of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 # -------------------------------------------------------------------------------------------
