@@ -4,7 +4,7 @@
 
 Starts ``gunicorn wsgi:app`` as gunicorn.conf.py (or ``--config``) configures it, bound to
 127.0.0.1 on a free port, then for each endpoint keeps ``--connections`` keep-alive connections
-busy for ``--seconds``: ``GET /healthz`` (the server's floor) and ``POST /predict`` with a 280x280
+busy for ``--seconds``: ``GET /healthz`` (the server's floor) and ``POST /predict`` with a 140x140
 PNG drawn as the page draws it (``predict_latency.page_drawing``). With ``--slow N``, N slow
 clients (``scripts/slow_clients.py``: half trickling headers, half a body, a byte a second)
 hold connections all through the measurement.
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=CONFIG, help="the gunicorn configuration (gunicorn.conf.py)")
     args = parser.parse_args(argv)
 
-    png = page_drawing("7", 280)  # what the page sends: near-black strokes on transparent pixels
+    png = page_drawing("7", 140)  # what the page sends (static/js/pad.js): near-black strokes on transparent pixels
     predict = ("POST", f"/predict?model={args.model}", png, {"Content-Type": "image/png"})
     settings = serve.configured(args.config)
     # One client address, far over any visitor's budget: the rate limits are not what is measured.

@@ -2,17 +2,18 @@
 
     python benchmarks/predict_latency.py [--requests 500]
 
-The page sends a 280x280 PNG of near-black strokes on transparent pixels (``static/js/pad.js``);
-``page_drawing`` draws one the same way. Every comparison is measured side by side, one call of
+The page sends a 140x140 PNG of near-black strokes on transparent pixels (``static/js/pad.js``;
+it sent 280x280 before); ``page_drawing`` draws one the same way. Every comparison is measured side by side, one call of
 each in turn, so that both share the machine's load (absolute times swing 2x with it) and the
 ratios are what to read:
 
 - the canvas path's preprocessing (``preprocess.preprocess``: ``load_image`` and ``to_mnist``)
-  for the page's 280x280 PNG and a 360x360 one, against ``plain``: Pillow's decode, the alpha
-  channel as the ink, a uint8 Lanczos resize of its box into 20 px, the centre of mass placed in
-  28x28, and nothing else (no checks, no speck filter, no sub-pixel centring);
+  for the page's 140x140 PNG, the 280x280 one it sent before and a 360x360 one, against
+  ``plain``: Pillow's decode, the alpha channel as the ink, a uint8 Lanczos resize of its box
+  into 20 px, the centre of mass placed in 28x28, and nothing else (no checks, no speck filter,
+  no sub-pixel centring);
 - the whole ``/predict`` request (Flask test client, rate limits off) against ``plain`` plus the
-  network's forward pass;
+  network's forward pass, at 280 and 140 px;
 - ``/predict?explain=1`` (the page's one request when the inside-the-network panel is open)
   against ``/predict``; the rate limit's cost (limits counting, never refusing, against off);
 - a 1000x1000 drawing on white (the general path), a 12-megapixel phone photo (4000x3000 JPEG
@@ -44,8 +45,10 @@ from app import create_app  # noqa: E402
 from model import cli, preprocess  # noqa: E402
 from model.shape import PIXELS, SIDE  # noqa: E402
 from scripts.drawing import drawn_digit  # noqa: E402
+from scripts.photos import twelve_megapixels  # noqa: E402
 
-PAGE_SIZES = (280, 360)  # the page's pad, and a larger canvas
+PAGE_SIZES = (140, 280, 360)  # what the page sends (static/js/pad.js), the pad before, a larger canvas
+WHOLE_SIZES = (280, 140)
 INK = (17, 17, 17)  # pad.js's "#111111"
 PEN = 1 / 13  # pad.js's LINE_WIDTH, of the pad's height
 # Polylines of digits in units of the pad's height, as a person draws them on the page.
@@ -147,14 +150,10 @@ def post(client, path: str, data: bytes, content_type: str = "image/png") -> Cal
     return call
 
 
-def phone_photo() -> bytes | None:
-    """A 12-megapixel phone photo (4000x3000 JPEG at quality 90) of a drawn 7, or None without the renderer."""
-    try:
-        from scripts.photos import photograph
-    except ImportError:
-        return None
+def phone_photo() -> bytes:
+    """A 12-megapixel phone photo (4000x3000 JPEG at quality 90, 3-6 MB) of a drawn 7."""
     ink = np.asarray(Image.open(io.BytesIO(page_drawing("7", 280))).getchannel("A"), dtype=np.float32) / 255
-    return photograph(ink, np.random.default_rng(12), size=(4000, 3000), quality=90)
+    return twelve_megapixels(ink, np.random.default_rng(12)).jpeg
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,15 +188,19 @@ def main(argv: list[str] | None = None) -> int:
         agreement = float(np.corrcoef(ours28.ravel(), plain28.ravel())[0, 1])
         print(f"  (their 28x28 images' correlation: {agreement:.3f})")
 
+    for size in WHOLE_SIZES:
+        png = page_drawing("7", size)
+        x = preprocess.preprocess(png).reshape(PIXELS, 1)
+        fast, forward, whole = paired_timings(
+            [lambda png=png: plain(png), lambda x=x: network.predict_proba(x), post(client, "/predict", png)], n
+        )
+        p_plain = row(f"plain pipeline, {size} px", fast)
+        p_forward = row(f"network forward pass ({'-'.join(map(str, network.sizes))})", forward)
+        p_whole = row(f"whole /predict request, {size} px, limits off", whole)
+        ratios.append(
+            (f"whole /predict / (plain pipeline + forward pass), {size} px", p_whole / (p_plain + p_forward), 1.5)
+        )
     png = page_drawing("7")
-    x = preprocess.preprocess(png).reshape(PIXELS, 1)
-    fast, forward, whole = paired_timings(
-        [lambda: plain(png), lambda: network.predict_proba(x), post(client, "/predict", png)], n
-    )
-    p_plain = row("plain pipeline, 280 px", fast)
-    p_forward = row(f"network forward pass ({'-'.join(map(str, network.sizes))})", forward)
-    p_whole = row("whole /predict request, 280 px, limits off", whole)
-    ratios.append(("whole /predict / (plain pipeline + forward pass)", p_whole / (p_plain + p_forward), 1.5))
 
     for name, model in app.extensions["digits.models"].items():
         row(
@@ -223,13 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     row("drawing on white 1000 px: whole /predict", timings(post(client, "/predict", large), n))
 
     photo = phone_photo()
-    if photo is None:
-        print("12-megapixel photo: skipped (scripts/photos.py has no photograph yet)")
-    else:
-        few = max(10, n // 20)
-        label = f"12 MP photo ({len(photo) / 1e6:.1f} MB JPEG)"
-        row(f"{label}: preprocess", timings(lambda: preprocess.preprocess(photo), few))
-        row(f"{label}: whole /predict", timings(post(client, "/predict", photo, "image/jpeg"), few))
+    few = max(10, n // 20)
+    label = f"12 MP photo ({len(photo) / 1e6:.1f} MB JPEG)"
+    row(f"{label}: preprocess", timings(lambda: preprocess.preprocess(photo), few))
+    row(f"{label}: whole /predict", timings(post(client, "/predict", photo, "image/jpeg"), few))
 
     number = page_drawing("2026", 280)
     answer = client.post("/api/read", data=number, content_type="image/png")

@@ -3,10 +3,13 @@
 // Strokes are arrays of points in units of the pad's height (y from 0 to 1, x from 0 to the
 // pad's aspect: 1 for a digit's square pad, 2 for a number's wide one), so the drawing is redrawn
 // crisply at any size (resize, rotation, zoom) and Undo simply drops the last one. What is sent
-// is a PNG of the strokes EXPORT_HEIGHT px tall (280x280 for a digit, 560x280 for a number): dark
+// is a PNG of the strokes EXPORT_HEIGHT px tall (140x140 for a digit, 280x140 for a number): dark
 // opaque ink on transparent pixels.
 
-const EXPORT_HEIGHT = 280; // px of the PNG sent to the server
+// px of the PNG sent to the server: a digit's box is then about 100 px, five times the 20 px it
+// becomes, with strokes about 10 px wide. Decoding the PNG is most of a reading's work, and it
+// grows with the pixels: at 280 px it took four times as long, for the same 28x28 image.
+const EXPORT_HEIGHT = 140;
 const LINE_WIDTH = 1 / 13; // of the pad's height: MNIST-like strokes once a digit is 20 px tall
 const INK = "#111111";
 const MIN_STEP = 0.002; // of the pad's height: a pointer sample closer than this to the last one adds nothing
