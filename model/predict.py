@@ -14,6 +14,7 @@ loaded, 2 for bad arguments.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model import cli
+from model import cli, segment, verifier
+from model import preprocess as pre
 from model.network import DEFAULT_WEIGHTS, Network, WeightsError
 from model.preprocess import ImageError, Limits, preprocess
 from model.shape import PIXELS
@@ -57,6 +59,73 @@ def read_digit(net: Network, data: bytes, limits: Limits = LIMITS) -> Reading:
     image = preprocess(data, limits)
     probabilities = net.predict_proba(image.reshape(PIXELS, 1))[:, 0].astype(np.float64)
     return Reading(image, probabilities)
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One digit of a number: what the network reads in it, and where it is."""
+
+    label: int
+    confidence: float  # the probability of ``label``
+    box: tuple[int, int, int, int]  # (x0, y0, x1, y1) in the posted image's pixels, x1/y1 exclusive
+    probabilities: np.ndarray  # (10,) float64, the probability of each digit; they sum to 1
+    image: np.ndarray  # (28, 28) float32 in [0, 1]: what the network saw of this digit
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """What a network reads in an image of a whole number: its digits, left to right."""
+
+    text: str  # the labels, left to right, e.g. "2026"
+    digits: tuple[DigitReading, ...]
+
+
+def read_number(net: Network, data: bytes, limits: Limits = LIMITS, *, judge: Network | None = None) -> NumberReading:
+    """Image bytes -> the number ``net`` reads in them, digit by digit, left to right.
+
+    ``model.segment.split_digits`` splits the ink into digits; each digit's ink alone becomes the
+    MNIST form (an image of one digit reads exactly as ``read_digit`` reads it). Where digits may
+    touch, ``judge`` (default: ``model.verifier``'s shipped network, loaded on first use) tells a
+    whole digit from a fragment or from two squashed together. Raises ``NoDigitFound`` when there
+    is no digit, ``TooManyDigits`` for more than ``segment.MAX_DIGITS``, ``WeightsError`` when the
+    verifier's weights are missing, and the other ``ImageError``s as ``read_digit`` does.
+    """
+    image = pre.load_image(data, limits)
+    ink = pre.ink_map(image)
+
+    def classify(images: np.ndarray) -> np.ndarray:
+        columns = images.reshape(len(images), PIXELS).T
+        return net.predict_proba(columns).T.astype(np.float64)  # (n, 10)
+
+    def verify(images: np.ndarray, features: np.ndarray) -> np.ndarray:
+        # Loaded only when some group may hold more than one digit.
+        return verifier.one_digit_probability(judge or verifier.load_verifier(), images, features)
+
+    pieces = segment.split_digits(ink, classify, verify)
+    if len(pieces) == 1:
+        # One digit: exactly what read_digit reads (to_mnist may take the page's fast path, which
+        # differs from ink_to_mnist by a few thousandths per pixel).
+        alone = pre.to_mnist(image)
+        p = net.predict_proba(alone.reshape(PIXELS, 1))[:, 0].astype(np.float64)
+        pieces = [segment.Piece(alone, p, pieces[0].box)]
+    # Boxes in the posted image's pixels: the ink map may be the decoded image reduced by a whole
+    # factor, and a large JPEG is decoded at a fraction of its size.
+    draft = float(image.info.get(pre.DRAFT_SCALE, 1.0))
+    sx, sy = image.width / ink.shape[1] * draft, image.height / ink.shape[0] * draft
+    width, height = round(image.width * draft), round(image.height * draft)
+    digits = []
+    for piece in pieces:
+        x0, y0, x1, y1 = piece.box
+        box = (
+            max(0, math.floor(x0 * sx)),
+            max(0, math.floor(y0 * sy)),
+            min(width, math.ceil(x1 * sx)),
+            min(height, math.ceil(y1 * sy)),
+        )
+        p = piece.probabilities
+        label = int(np.argmax(p))
+        digits.append(DigitReading(label, float(p[label]), box, p, piece.image))
+    return NumberReading("".join(str(d.label) for d in digits), tuple(digits))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
