@@ -155,14 +155,19 @@ def _beyond_the_paper(small: np.ndarray, lightest: np.ndarray, closed: np.ndarra
     unlit = closed < TABLE_LEVEL * np.quantile(closed, 0.9)
     if not seed.any() and not unlit.any():
         return None
-    grown, count = seed, int(seed.sum())
+    return _dilate(_grow_within(seed, dark)) | unlit
+
+
+def _grow_within(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``seed`` (h, w) bool grown a pixel at a time (``_dilate``) within ``mask`` until it stops growing."""
+    grown, count = seed, int(np.count_nonzero(seed))
     while count:
-        grown = _dilate(grown) & dark
-        now = int(grown.sum())
+        grown = _dilate(grown) & mask
+        now = int(np.count_nonzero(grown))
         if now == count:
             break
         count = now
-    return _dilate(grown) | unlit
+    return grown
 
 
 def _dilate(mask: np.ndarray) -> np.ndarray:
@@ -267,15 +272,9 @@ def _off_the_border(strokes: Image.Image, band: int) -> Image.Image:
     blocks = np.asarray(strokes.reduce(band)) > 0
     reach = np.zeros_like(blocks)
     reach[0], reach[-1], reach[:, 0], reach[:, -1] = blocks[0], blocks[-1], blocks[:, 0], blocks[:, -1]
-    count = int(reach.sum())
-    if not count:
+    if not reach.any():
         return strokes
-    while True:
-        reach = _dilate(reach) & blocks
-        now = int(reach.sum())
-        if now == count:
-            break
-        count = now
+    reach = _grow_within(reach, blocks)
     drop = Image.fromarray(reach.view(np.uint8) * np.uint8(255), mode="L").resize(
         (blocks.shape[1] * band, blocks.shape[0] * band), Image.Resampling.NEAREST
     )

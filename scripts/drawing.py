@@ -22,6 +22,21 @@ SCALE = 10  # MNIST's 28 px become 280 px, about the size a person draws at
 INK = (17, 17, 17)  # the stroke colour on a transparent canvas: near-black
 
 
+def canvas_png(level: np.ndarray, *, transparent: bool) -> bytes:
+    """PNG bytes of the ink ``level`` (h, w) uint8, 0 = none, in the two forms a canvas sends:
+    INK with ``level`` as its alpha on (0, 0, 0, 0) pixels (RGBA), or dark on white (L)."""
+    if transparent:
+        rgba = np.zeros((*level.shape, 4), dtype=np.uint8)
+        rgba[level > 0, :3] = INK
+        rgba[..., 3] = level
+        image = Image.fromarray(rgba, mode="RGBA")
+    else:
+        image = Image.fromarray(255 - level, mode="L")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
 def render_like_canvas(
     image28: np.ndarray, rng: np.random.Generator, *, transparent: bool = False, canvas: int = 400
 ) -> bytes:

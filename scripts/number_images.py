@@ -23,14 +23,12 @@ Nothing here imports from ``tests``; the tests import this module directly.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from model.verifier_train import SIZES, compose, enlarge
-from scripts.drawing import INK
+from scripts.drawing import canvas_png
 
 SCALES = (3.0, 8.0)  # canvas pixels per MNIST pixel, drawn per number (the page's pad is 10)
 
@@ -91,14 +89,4 @@ def aligned_correct(truth: str, read: str) -> int:
 def _encode(ink: np.ndarray, transparent: bool) -> bytes:
     """PNG bytes of ``ink`` (h, w) in [0, 1]: dark on white (L), or INK with the ink as alpha on
     (0, 0, 0, 0) pixels (RGBA), the two forms ``render_like_canvas`` sends."""
-    level = np.rint(np.clip(ink, 0, 1) * 255).astype(np.uint8)
-    if transparent:
-        rgba = np.zeros((*level.shape, 4), dtype=np.uint8)
-        rgba[level > 0, :3] = INK
-        rgba[..., 3] = level
-        image = Image.fromarray(rgba, mode="RGBA")
-    else:
-        image = Image.fromarray(255 - level, mode="L")
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    return canvas_png(np.rint(np.clip(ink, 0, 1) * 255).astype(np.uint8), transparent=transparent)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from scripts.drawing import INK, SCALE, drawn_digit, render_like_canvas
+from scripts.drawing import SCALE, canvas_png, drawn_digit, render_like_canvas
 
 __all__ = ["SCALE", "drawn_digit", "pen_mark", "render_like_canvas", "strokes"]
 
@@ -35,17 +35,7 @@ def pen_mark(canvas: int, pen: float, length: float, *, angle: float = 0.0, tran
     t = np.clip(t, 0.0, 1.0)
     distance = np.hypot(x - (cx - dx + t * 2 * dx), y - (cy - dy + t * 2 * dy))
     cover = np.clip(pen / 2 - distance + 0.5, 0.0, 1.0)
-    level = np.rint(cover * 255).astype(np.uint8)
-    if transparent:
-        rgba = np.zeros((canvas, canvas, 4), dtype=np.uint8)
-        rgba[level > 0, :3] = INK
-        rgba[..., 3] = level
-        image = Image.fromarray(rgba, mode="RGBA")
-    else:
-        image = Image.fromarray(255 - level, mode="L")
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    return canvas_png(np.rint(cover * 255).astype(np.uint8), transparent=transparent)
 
 
 def strokes(count: int, *, height: int = 60, pen: int = 6, gap: int = 24) -> bytes:
