@@ -27,7 +27,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import api, errors, inputs, pages, ratelimit, review, security
 from app.models import ModelLoadError, load_models
 from app.settings import DEFAULTS, ROOT, SettingsError, from_environ, secret_keys
+from model import verifier
 from model.feedback import FeedbackStore
+from model.network import WeightsError
 
 
 class StartupError(RuntimeError):
@@ -60,6 +62,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.extensions["digits.models"] = load_models(app.config["MODEL_DIR"], app.config["DEFAULT_MODEL"])
     except ModelLoadError as e:
         raise StartupError(str(e)) from None
+    try:  # /api/read's judge of where touching digits part: loaded here, not in a reader's request
+        app.extensions["digits.verifier"] = verifier.load_verifier()
+    except WeightsError as e:
+        raise StartupError(f"{verifier.VERIFIER_WEIGHTS}: cannot load the one-digit verifier: {e}") from None
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -34,8 +34,6 @@ bp = Blueprint("api", __name__)
 
 # A feedback request is a token of about 1,100 characters and a label.
 FEEDBACK_MAX_BODY = 8 * 1024
-# The values of ``?explain=`` on /predict: whether to add what the hidden layers make of the image.
-EXPLAIN_VALUES = {"1": True, "true": True, "0": False, "false": False}
 
 
 def models() -> dict[str, Model]:
@@ -64,9 +62,9 @@ def openapi_document() -> Response:
 def predict() -> Response:
     """The digit in the image, with the image the network saw and a token to give feedback with;
     with ``?explain=1`` also what the hidden layers make of it (``app.explain``)."""
-    inside = EXPLAIN_VALUES.get(request.args.get("explain", "0").lower())
+    inside = explain.QUERY_VALUES.get(request.args.get("explain", "0").lower())
     if inside is None:
-        fail("invalid_parameter", "'explain' must be 1, true, 0 or false")
+        fail("invalid_parameter", f"'explain' must be one of {', '.join(explain.QUERY_VALUES)}")
     model, reading = _read()
     sample = samples.new_sample(reading.image, reading.label, model.name)
     return jsonify(
@@ -92,7 +90,9 @@ def explain_digit() -> Response:
 def read_number() -> Response:
     """Every digit in the image, left to right, each with its reading and its box."""
     model = _model()
-    number = reader.read_number(model.network, image_bytes(), _limits())
+    number = reader.read_number(
+        model.network, image_bytes(), _limits(), judge=current_app.extensions["digits.verifier"]
+    )
     return jsonify(
         {
             "text": number.text,

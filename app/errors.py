@@ -15,6 +15,7 @@ from typing import Literal, NoReturn
 from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
+from app.explain import QUERY_VALUES
 from model.feedback import FeedbackError
 from model.preprocess import ImageError, ImageTooLarge, NoDigitFound, UnreadableImage
 from model.segment import MAX_DIGITS, TooManyDigits
@@ -28,9 +29,8 @@ except ImportError:  # pragma: no cover - serving without gunicorn
 
 
 # Which requests can meet an error: any request, one that sends an image (/predict, /api/explain,
-# /api/read), one to /predict alone, one that reads a whole number (/api/read), one that sends feedback
-# (/api/feedback), or
-# one of the review page (/review, answered as HTML
+# /api/read), one to /predict alone, one that reads a whole number (/api/read), one that sends
+# feedback (/api/feedback), or one of the review page (/review, answered as HTML
 # by app.review and so not in the OpenAPI document), or one with a rate limit (/predict, /api/explain,
 # /api/feedback and the review page's sign-in: app.ratelimit).
 Scope = Literal["any", "image", "predict", "number", "feedback", "review", "limited"]
@@ -54,7 +54,12 @@ ERRORS: tuple[ErrorCode, ...] = (
     ErrorCode("invalid_data_url", 400, "image", "`image` is a malformed data URL, or one not in base64"),
     ErrorCode("too_many_files", 400, "image", "the form has more than one `image` file"),
     ErrorCode("unknown_model", 400, "image", "`?model=` names no model this server has"),
-    ErrorCode("invalid_parameter", 400, "predict", "`/predict?explain=` is not one of `1`, `true`, `0`, `false`"),
+    ErrorCode(
+        "invalid_parameter",
+        400,
+        "predict",
+        "`/predict?explain=` is not one of " + ", ".join(f"`{value}`" for value in QUERY_VALUES),
+    ),
     ErrorCode("invalid_label", 400, "feedback", "`label` is not a digit, an integer from 0 to 9"),
     ErrorCode("invalid_sample", 400, "feedback", "`sample` is not a token this server signed, or it was altered"),
     ErrorCode("expired_sample", 400, "feedback", "`sample` is older than `DIGITS_SAMPLE_MAX_AGE` (a day by default)"),

@@ -18,6 +18,8 @@ from model.network import Network
 from model.shape import SIDE
 
 TOP_UNITS = 32
+# The values of /predict's ``?explain=``: whether the reading also carries what ``explain`` answers.
+QUERY_VALUES = {"1": True, "true": True, "0": False, "false": False}
 # Decimal places of the numbers in the answers (probabilities, activations): a probability of
 # 1.8e-06 reads as 0.0, and the ten probabilities still sum to 1 within 10 x 0.00005.
 DECIMALS = 4

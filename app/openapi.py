@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask
 
 from app import errors, ratelimit
-from app.explain import DECIMALS, TOP_UNITS
+from app.explain import DECIMALS, QUERY_VALUES, TOP_UNITS
 from app.inputs import IMAGE_TYPES
 from app.settings import ROOT
 from model.segment import MAX_DIGITS
@@ -262,9 +262,9 @@ def _predict(app: Flask, names: list[str]) -> dict[str, Any]:
                 "description": (
                     "`1` or `true`: the answer also carries `layers` and `units`, what `POST /api/explain` "
                     "answers, so that a page showing what happens inside the network sends one request per "
-                    "drawing. Any other value than `1`, `true`, `0` or `false` is 400 `invalid_parameter`."
+                    "drawing. Any other value is 400 `invalid_parameter`."
                 ),
-                "schema": {"type": "string", "enum": ["1", "true", "0", "false"], "default": "0"},
+                "schema": {"type": "string", "enum": list(QUERY_VALUES), "default": "0"},
             },
         ],
         "requestBody": {
