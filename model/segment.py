@@ -29,9 +29,10 @@ classifier and the one-digit verifier (``model.verifier``) and returns one ``Pie
 5. **Cuts.** In the other groups (digits that touch or overlap a little), candidate cuts start at
    the columns where the ink's vertical profile has a local minimum, and every ``GRID_STEP`` H
    between; each becomes a top-to-bottom path through the thinnest ink near a centre line through
-   that column, leaning by each of ``SLOPES`` (digits lean), moving at most ``STEP`` pixels per row
-   off it and paying ``DEVIATION`` per row for straying ``PATH_BAND`` H from it; the cheapest lean
-   is kept. So a cut can pass between slanted digits, through the point where they touch.
+   that column, leaning by each of ``SLOPES`` (digits lean), running sideways along a row where
+   that saves ink, and paying ``DEVIATION`` per pixel for straying ``PATH_BAND`` H from the line;
+   the cheapest lean is kept. So a cut can pass between slanted digits, under a 7's bar, through
+   the point where they touch.
 6. **Choice.** Every run of consecutive cut intervals no wider than ``MAX_PIECE`` H is a candidate
    piece; all candidates go through each network in one batch. A piece scores log P(one whole
    digit) from the verifier (``model.verifier``: its 28x28 form, its size in H and the ink its
@@ -76,9 +77,9 @@ MIN_PIECE = 0.15  # cuts are at least this far (in H) from the group's ink edges
 GRID_STEP = 0.1  # ... and start at least this far from each other (in H)
 MAX_PIECE = 1.35  # a candidate piece is at most this wide (in H)
 SLOPES = (-0.4, -0.2, 0.0, 0.2, 0.4)  # columns per row: the leans of the cuts' centre lines
-STEP = 2  # a cut's path moves at most this many columns per row
-PATH_BAND = 0.25  # a cut's path stays within this distance (in H) of its column ...
-DEVIATION = 1.0  # ... and pays this much ink per row for straying that far (ink is at most 1 per pixel)
+PATH_BAND = 0.4  # a cut's path stays within this distance (in H) of its centre line ...
+DEVIATION = 1.0  # ... and pays this much ink per pixel for straying that far (ink is at most 1 per pixel)
+SIDE_STEP = 0.05  # what each pixel of a path costs beyond its ink: a path goes sideways only to save ink
 OUTSIDE = 1e6  # the cost of a path's pixel outside the group's crop
 SKIP_PENALTY = 100.0  # nats for leaving a cut interval out: only ink that no piece could read
 PROB_FLOOR = 1e-4  # probabilities are clipped here before the log
@@ -618,34 +619,47 @@ def _reduce(ink: np.ndarray, f: int) -> np.ndarray:
 
 def _shortest_paths(ink: np.ndarray, xs: list[int], band: int) -> np.ndarray:
     """For each start column of ``xs``, the top-to-bottom path through ``ink`` (rows, cols) with the
-    least ink plus DEVIATION per row for straying ``band`` columns from its centre line, within
-    ``band`` of it, moving at most one column per row off the line: (len(xs), rows), the column
-    just right of each path in each row. The centre line crosses the start column half-way down at
-    each slope of SLOPES (digits lean), and each start keeps its cheapest. All at once, row by row."""
+    least cost, where each pixel it visits costs its ink, SIDE_STEP, and DEVIATION for each
+    ``band`` columns it lies off the path's centre line (no further than ``band``). Each row the
+    path enters where it left the row above and may run sideways along the row before going down:
+    so it can slip under a 7's bar or over a 2's tail to where two digits touch. The centre line
+    crosses the start column half-way down at each slope of SLOPES (digits lean), and each start
+    keeps its cheapest. Returns (len(xs), rows): the column just right of each path in each row
+    (where it goes down). All starts at once, row by row."""
     rows, width = ink.shape
-    offsets = np.arange(-band, band + 1)
     slopes = np.asarray(SLOPES)
-    lean = np.rint(slopes[None, :, None] * (np.arange(rows) - rows / 2)[None, None, :]).astype(np.int64)
-    centre = (np.asarray(xs)[:, None, None] + lean).reshape(-1, rows)  # (n * slopes, rows)
-    cols = centre[:, :, None] + offsets[None, None, :]  # (m, rows, 2 band + 1)
-    inside = (cols >= 0) & (cols < width)
-    # Outside the ink, dear but finite: a line that leans out of a small group still has a path.
-    cost = np.where(inside, ink[np.arange(rows)[None, :, None], np.clip(cols, 0, width - 1)], OUTSIDE)
-    cost = cost + DEVIATION * np.abs(offsets) / band
+    lean = slopes[None, :, None] * (np.arange(rows) - rows / 2)[None, None, :]
+    centre = (np.asarray(xs, dtype=np.float64)[:, None, None] + lean).reshape(-1, rows)  # (m, rows)
+    m = len(centre)
+    columns = np.arange(width)
+    off = np.abs(columns[None, None, :] - centre[:, :, None])  # (m, rows, width)
+    cost = np.where(off > band, OUTSIDE, ink.astype(np.float64)[None] + DEVIATION * off / band + SIDE_STEP)
+    # Entering row r at column a and leaving it at b costs the pixels a .. b of row r. With P the
+    # running sum of the row's costs, that is P[b] - P[a] + cost[a] going right (a <= b), and
+    # P[a] - P[b] + cost[b] going left: the best a for every b is a running minimum each way.
     total = cost[:, 0].copy()
-    moves = np.zeros((rows, *total.shape), dtype=np.int8)
-    pad = np.full((len(total), STEP), np.inf)
+    came_from = np.empty((rows, m, width), dtype=np.int64)
+    every_column = np.broadcast_to(columns, (m, width))
     for r in range(1, rows):
-        padded = np.hstack([pad, total, pad])
-        options = np.stack([padded[:, STEP + d : STEP + d + total.shape[1]] for d in range(-STEP, STEP + 1)])
-        step = options.argmin(axis=0)  # (m, 2 band + 1)
-        moves[r] = step - STEP
-        total = np.take_along_axis(options, step[None], axis=0)[0] + cost[:, r]
-    index = np.empty((rows, len(total)), dtype=np.int64)
-    index[-1] = total.argmin(axis=1)
-    every = np.arange(len(total))
+        row = cost[:, r]
+        running = np.cumsum(row, axis=1)
+        right, from_left = _running_min(total - running + row, every_column)
+        left, from_right = _running_min((total + running)[:, ::-1], every_column)
+        left, from_right = left[:, ::-1], width - 1 - from_right[:, ::-1]
+        going_right, going_left = running + right, row - running + left
+        rightwards = going_right <= going_left
+        total = np.where(rightwards, going_right, going_left)
+        came_from[r] = np.where(rightwards, from_left, from_right)
+    paths = np.empty((m, rows), dtype=np.int64)
+    paths[:, -1] = total.argmin(axis=1)
+    every = np.arange(m)
     for r in range(rows - 1, 0, -1):
-        index[r - 1] = np.clip(index[r] + moves[r, every, index[r]], 0, 2 * band)
-    paths = cols[every[None, :], np.arange(rows)[:, None], index].T  # (m, rows)
+        paths[:, r - 1] = came_from[r, every, paths[:, r]]
     best = total.min(axis=1).reshape(len(xs), len(slopes)).argmin(axis=1)
     return np.clip(paths.reshape(len(xs), len(slopes), rows)[np.arange(len(xs)), best], 0, width)
+
+
+def _running_min(values: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The running minimum of ``values`` (m, w) along each row, and the column where each was reached."""
+    low = np.minimum.accumulate(values, axis=1)
+    return low, np.maximum.accumulate(np.where(values == low, columns, 0), axis=1)

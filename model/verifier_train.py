@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="the MNIST directory")
     parser.add_argument("--out", type=Path, default=VERIFIER_WEIGHTS, help=f"weights (default {VERIFIER_WEIGHTS})")
     parser.add_argument("--seed", type=int, default=0, help="seeds the numbers, the split and the weights")
-    parser.add_argument("--numbers", type=int, default=3000, help="training numbers (default 3000)")
+    parser.add_argument("--numbers", type=int, default=8000, help="training numbers (default 8000)")
     parser.add_argument("--held-out", type=int, default=300, help="held-out numbers of test digits (default 300)")
     parser.add_argument("--hidden", type=int, default=300, help="hidden units (default 300)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
