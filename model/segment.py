@@ -510,7 +510,9 @@ def candidates(group: Group, typical: float) -> Candidates:
     for i in range(k):
         for j in range(i + 1, k + 1):
             inside = (columns[None, :] >= bounds[i][:, None]) & (columns[None, :] < bounds[j][:, None])
-            piece = np.where(inside, ink, 0).astype(np.float32)
+            # The piece's own columns only (the rest is 0): the steps below cost by the pixel.
+            lo, hi = int(bounds[i].min()), max(int(bounds[j].max()), int(bounds[i].min()) + 1)
+            piece = np.where(inside[:, lo:hi], ink[:, lo:hi], 0).astype(np.float32)
             try:
                 top, left, bottom, right = _digit_box(piece)
                 if right - left > MAX_PIECE * typical and (i, j) != (0, k):
@@ -521,7 +523,7 @@ def candidates(group: Group, typical: float) -> Candidates:
             spans.append((i, j))
             cuts.append((crossed[i], crossed[j]))
             images.append(image)
-            boxes.append((left, top, right, bottom))
+            boxes.append((left + lo, top, right + lo, bottom))
             masks.append(inside)
     stacked = np.stack(images) if images else np.zeros((0, 28, 28), dtype=np.float32)
     return Candidates(k, spans, stacked, shape_features(boxes, typical, cuts), boxes, masks)
@@ -624,37 +626,49 @@ def _shortest_paths(ink: np.ndarray, xs: list[int], band: int) -> np.ndarray:
     path enters where it left the row above and may run sideways along the row before going down:
     so it can slip under a 7's bar or over a 2's tail to where two digits touch. The centre line
     crosses the start column half-way down at each slope of SLOPES (digits lean), and each start
-    keeps its cheapest. Returns (len(xs), rows): the column just right of each path in each row
-    (where it goes down). All starts at once, row by row."""
+    keeps its cheapest. Returns (len(xs), rows): the column where each path goes down in each row.
+    All starts at once, row by row, each row seen through a window of the columns within ``band``
+    of the line (plus one, for the rounding of the line to whole columns)."""
     rows, width = ink.shape
     slopes = np.asarray(SLOPES)
     lean = slopes[None, :, None] * (np.arange(rows) - rows / 2)[None, None, :]
     centre = (np.asarray(xs, dtype=np.float64)[:, None, None] + lean).reshape(-1, rows)  # (m, rows)
     m = len(centre)
-    columns = np.arange(width)
-    off = np.abs(columns[None, None, :] - centre[:, :, None])  # (m, rows, width)
-    cost = np.where(off > band, OUTSIDE, ink.astype(np.float64)[None] + DEVIATION * off / band + SIDE_STEP)
-    # Entering row r at column a and leaving it at b costs the pixels a .. b of row r. With P the
-    # running sum of the row's costs, that is P[b] - P[a] + cost[a] going right (a <= b), and
+    origin = np.rint(centre).astype(np.int64) - (band + 1)  # (m, rows): each row's window's first column
+    window = np.arange(2 * band + 3)
+    cols = origin[:, :, None] + window  # (m, rows, 2 band + 3)
+    off = np.abs(cols - centre[:, :, None])
+    inside = (cols >= 0) & (cols < width) & (off <= band)
+    pixels = ink.astype(np.float64)[np.arange(rows)[None, :, None], np.clip(cols, 0, width - 1)]
+    # Beyond the band or the crop, dear but finite: a line that leans out of a small group still has a path.
+    cost = np.where(inside, pixels + DEVIATION * off / band + SIDE_STEP, OUTSIDE)
+    # Entering row r at window position a and leaving it at b costs the pixels a .. b of row r. With
+    # P the running sum of the row's costs, that is P[b] - P[a] + cost[a] going right (a <= b), and
     # P[a] - P[b] + cost[b] going left: the best a for every b is a running minimum each way.
     total = cost[:, 0].copy()
-    came_from = np.empty((rows, m, width), dtype=np.int64)
-    every_column = np.broadcast_to(columns, (m, width))
+    came_from = np.empty((rows, m, window.size), dtype=np.int64)
+    every_position = np.broadcast_to(window, (m, window.size))
+    every = np.arange(m)
+    shift = np.diff(origin, axis=1)  # (m, rows - 1): how far each window moves from one row to the next
+    padded = np.full((m, window.size + 2), np.inf)
     for r in range(1, rows):
+        # A path leaves row r - 1 at column origin[r - 1] + k and enters row r there, at k - shift.
+        padded[:, 1:-1] = total
+        entry = padded[every[:, None], np.clip(window + shift[:, r - 1, None] + 1, 0, window.size + 1)]
         row = cost[:, r]
         running = np.cumsum(row, axis=1)
-        right, from_left = _running_min(total - running + row, every_column)
-        left, from_right = _running_min((total + running)[:, ::-1], every_column)
-        left, from_right = left[:, ::-1], width - 1 - from_right[:, ::-1]
+        right, from_left = _running_min(entry - running + row, every_position)
+        left, from_right = _running_min((entry + running)[:, ::-1], every_position)
+        left, from_right = left[:, ::-1], window.size - 1 - from_right[:, ::-1]
         going_right, going_left = running + right, row - running + left
         rightwards = going_right <= going_left
         total = np.where(rightwards, going_right, going_left)
         came_from[r] = np.where(rightwards, from_left, from_right)
-    paths = np.empty((m, rows), dtype=np.int64)
-    paths[:, -1] = total.argmin(axis=1)
-    every = np.arange(m)
+    at = np.empty((m, rows), dtype=np.int64)  # window positions
+    at[:, -1] = total.argmin(axis=1)
     for r in range(rows - 1, 0, -1):
-        paths[:, r - 1] = came_from[r, every, paths[:, r]]
+        at[:, r - 1] = came_from[r, every, at[:, r]] + shift[:, r - 1]
+    paths = origin + at
     best = total.min(axis=1).reshape(len(xs), len(slopes)).argmin(axis=1)
     return np.clip(paths.reshape(len(xs), len(slopes), rows)[np.arange(len(xs)), best], 0, width)
 
