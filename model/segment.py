@@ -510,9 +510,7 @@ def candidates(group: Group, typical: float) -> Candidates:
     for i in range(k):
         for j in range(i + 1, k + 1):
             inside = (columns[None, :] >= bounds[i][:, None]) & (columns[None, :] < bounds[j][:, None])
-            # The piece's own columns only (the rest is 0): the steps below cost by the pixel.
-            lo, hi = int(bounds[i].min()), max(int(bounds[j].max()), int(bounds[i].min()) + 1)
-            piece = np.where(inside[:, lo:hi], ink[:, lo:hi], 0).astype(np.float32)
+            piece = np.where(inside, ink, 0).astype(np.float32)
             try:
                 top, left, bottom, right = _digit_box(piece)
                 if right - left > MAX_PIECE * typical and (i, j) != (0, k):
@@ -523,7 +521,7 @@ def candidates(group: Group, typical: float) -> Candidates:
             spans.append((i, j))
             cuts.append((crossed[i], crossed[j]))
             images.append(image)
-            boxes.append((left + lo, top, right + lo, bottom))
+            boxes.append((left, top, right, bottom))
             masks.append(inside)
     stacked = np.stack(images) if images else np.zeros((0, 28, 28), dtype=np.float32)
     return Candidates(k, spans, stacked, shape_features(boxes, typical, cuts), boxes, masks)
