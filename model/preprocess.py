@@ -147,7 +147,7 @@ def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
 def to_uint8(array: np.ndarray) -> np.ndarray:
     """Float values in [0, 1] (e.g. ``to_mnist``'s output) -> uint8 0-255, as MNIST stores them."""
     # fmax and fmin take the number over a NaN: NaN becomes 0, and an infinity the nearer end.
-    return np.rint(np.fmin(np.fmax(np.asarray(array), 0.0), 1.0) * 255).astype(np.uint8)
+    return np.rint(np.fmin(np.fmax(np.asarray(array, dtype=np.float64), 0.0), 1.0) * 255).astype(np.uint8)
 
 
 def to_png(array: np.ndarray) -> bytes:
