@@ -26,7 +26,16 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    CDPSession,
+    Page,
+    Response,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from model.shape import SIDE
 from scripts.browser import (
@@ -44,6 +53,7 @@ from scripts.browser import (
     SMALL_PHONE,
     TRANSITIONS_DONE,
     UNIT_PICTURES_LOADED,
+    Stroke,
     draw,
     launch,
     pad_box,
@@ -273,6 +283,31 @@ def expect_explained(page: Page, answer: dict) -> None:
 def is_path(path: str) -> Callable[[Any], bool]:
     """A predicate on requests or responses: their URL's path is ``path``."""
     return lambda r: urlsplit(r.url).path == path
+
+
+def answer_to_drawing(page: Page, strokes: list[Stroke], path: str, cdp: CDPSession | None = None) -> Response:
+    """Draws ``strokes`` (as ``draw`` does) and returns the first response from ``path`` that follows.
+
+    The wait for it, ANSWER_TIMEOUT, starts when the last stroke ends: drawing itself takes seconds
+    in headless Chromium (every mouse move waits for a frame; a three-digit number takes ~10 s), so
+    ``expect_response`` around ``draw`` would count the drawing against the answer.
+    """
+    answers: list[Response] = []
+
+    def seen(response: Response) -> None:
+        if is_path(path)(response):
+            answers.append(response)
+
+    page.on("response", seen)
+    try:
+        draw(page, strokes, cdp)
+        deadline = time.monotonic() + ANSWER_TIMEOUT / 1000
+        while not answers and time.monotonic() < deadline:
+            page.wait_for_timeout(50)  # lets Playwright deliver the page's events meanwhile
+    finally:
+        page.remove_listener("response", seen)
+    assert answers, f"no answer from {path} within {ANSWER_TIMEOUT} ms of the last stroke"
+    return answers[0]
 
 
 def expect_feedback_offered(page: Page, label: str) -> None:
@@ -728,11 +763,10 @@ def test_number_mode_reads_a_whole_number_and_boxes_each_digit(open_page, screen
         page.locator("#canvas").scroll_into_view_if_needed()
 
     text, number_strokes = NUMBER
-    with page.expect_response(is_path("/api/read")) as answer:
-        draw(page, number_strokes, cdp)
-    assert answer.value.status == 200
+    answer = answer_to_drawing(page, number_strokes, "/api/read", cdp)
+    assert answer.status == 200
     expect_number(page, text)
-    read = json.loads(answer.value.body())
+    read = json.loads(answer.body())
     assert read["text"] == text and [d["label"] for d in read["digits"]] == [int(d) for d in text]
 
     # One box per digit, labelled, over the strokes of that digit, inside the pad.
@@ -888,10 +922,9 @@ def test_an_error_answer_shows_a_readable_message(open_page):
 def test_a_tap_is_answered_as_a_dot_not_a_digit(open_page):
     tab = open_page(**PHONE)
     page = tab.page
-    with page.expect_response(is_path("/predict")) as answer:
-        draw(page, DOT, tab.context.new_cdp_session(page))
-    assert answer.value.status == 422
-    assert json.loads(answer.value.body())["error"]["code"] == "no_digit"
+    answer = answer_to_drawing(page, DOT, "/predict", tab.context.new_cdp_session(page))
+    assert answer.status == 422
+    assert json.loads(answer.body())["error"]["code"] == "no_digit"
     assert ink(page) > 0  # the tap is drawn, as a dot
     expect(page.locator("#result")).to_have_attribute("data-state", "error")
     message = "That looks like a dot, not a digit: draw the whole digit."
@@ -943,22 +976,21 @@ def test_inside_the_network_shows_each_hidden_layer_and_the_first_layers_units(o
     expect(page.locator("#explain-content")).to_be_hidden()  # closed until the person opens it
     open_explain(page)
     expect(page.locator("#explain-empty")).to_be_visible()
-    with page.expect_response(is_path("/predict")) as answer:
-        draw(page, SEVEN)
+    answer = answer_to_drawing(page, SEVEN, "/predict")
     expect_answer(page, "7")
-    assert answer.value.status == 200
+    assert answer.status == 200
     # The explanation comes with the reading: one request, /predict?explain=1.
-    assert parse_qs(urlsplit(answer.value.url).query) == {"model": ["digits"], "explain": ["1"]}
-    explained = json.loads(answer.value.body())
+    assert parse_qs(urlsplit(answer.url).query) == {"model": ["digits"], "explain": ["1"]}
+    explained = json.loads(answer.body())
     assert explained["model"] == "digits" and explained["label"] == 7 and len(explained["layers"]) == 2
     assert [layer["size"] for layer in explained["layers"]] == [800, 800]
     assert (explained["units"]["shown"], explained["units"]["of"]) == (32, 800)
     expect_explained(page, explained)
 
-    with page.expect_response(is_path("/predict")) as answer:
+    with page.expect_response(is_path("/predict")) as switched:
         page.check("#model-seed")
-    assert parse_qs(urlsplit(answer.value.url).query) == {"model": ["seed"], "explain": ["1"]}
-    explained = json.loads(answer.value.body())
+    assert parse_qs(urlsplit(switched.value.url).query) == {"model": ["seed"], "explain": ["1"]}
+    explained = json.loads(switched.value.body())
     assert explained["model"] == "seed" and [layer["size"] for layer in explained["layers"]] == [15]
     assert (explained["units"]["shown"], explained["units"]["of"]) == (15, 15)
     expect_explained(page, explained)
@@ -1000,10 +1032,9 @@ def test_each_drawing_is_sent_once_with_the_panel_closed_or_open(open_page, scre
     page.keyboard.press("Escape")
     expect(page.locator("#explain")).to_have_attribute("data-state", "empty")
     page.locator("#canvas").scroll_into_view_if_needed()  # a finger does not scroll to the pad
-    with page.expect_response(is_path("/predict")) as answer:
-        draw(page, ONE, cdp)
+    answer = answer_to_drawing(page, ONE, "/predict", cdp)
     expect_answer(page, "1")
-    expect_explained(page, json.loads(answer.value.body()))
+    expect_explained(page, json.loads(answer.body()))
     page.evaluate(NEXT_FRAMES)
     assert sent[2:] == ["/predict?model=digits&explain=1"]
     assert tab.watch.problems() == []
@@ -1052,11 +1083,10 @@ def test_feedback_stores_the_drawing_with_the_persons_digit(open_page, feedback_
     page = tab.page
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if urlsplit(r.url).path == "/api/feedback" else None)
-    with page.expect_response(is_path("/predict")) as predicted:
-        draw(page, SEVEN)
+    predicted = answer_to_drawing(page, SEVEN, "/predict")
     expect_answer(page, "7")
     expect_feedback_offered(page, "7")
-    answer = json.loads(predicted.value.body())
+    answer = json.loads(predicted.body())
 
     with page.expect_response(is_path("/api/feedback")) as stored:
         page.get_by_role("button", name="It's a 7", exact=True).click()
