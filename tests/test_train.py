@@ -739,6 +739,9 @@ def test_ctrl_c_after_a_checkpoint_then_resume_ends_with_the_weights_of_an_unbro
         [sys.executable, "-m", "model.train", *argv, "--out", str(out)],
         cwd=ROOT,
         env=env,
+        # Ctrl-C as in a terminal: a shell starts background jobs with SIGINT ignored, and the
+        # child would inherit that (Python then never raises KeyboardInterrupt and the run ends 0).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
