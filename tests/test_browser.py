@@ -293,9 +293,10 @@ def answer_to_drawing(page: Page, strokes: list[Stroke], path: str, cdp: CDPSess
     ``expect_response`` around ``draw`` would count the drawing against the answer.
     """
     answers: list[Response] = []
+    matches = is_path(path)
 
     def seen(response: Response) -> None:
-        if is_path(path)(response):
+        if matches(response):
             answers.append(response)
 
     page.on("response", seen)
