@@ -27,7 +27,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import api, errors, inputs, pages, ratelimit, review, security
 from app.models import ModelLoadError, load_models
 from app.settings import DEFAULTS, ROOT, SettingsError, from_environ, secret_keys
-from model import verifier
+from model import feedback, verifier
 from model.feedback import FeedbackStore
 from model.network import WeightsError
 
@@ -55,9 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # as base64 (4/3 of its size), so it may be somewhat longer than the image itself.
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BYTES"] * 4 // 3 + 64 * 1024
     _set_secret_keys(app)
-    if app.config["FEEDBACK_DB"].strip() in ("", ":memory:"):
-        raise StartupError(f"DIGITS_FEEDBACK_DB={app.config['FEEDBACK_DB']!r} keeps nothing: give a file path")
-    app.extensions["digits.feedback"] = FeedbackStore(app.config["FEEDBACK_DB"], app.config["FEEDBACK_MAX_BYTES"])
+    app.extensions["digits.feedback"] = _feedback_store(app.config)
     try:
         app.extensions["digits.models"] = load_models(app.config["MODEL_DIR"], app.config["DEFAULT_MODEL"])
     except ModelLoadError as e:
@@ -85,6 +83,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # The client is who the proxies say it is (for the rate limits), but only as far back as they are trusted.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     return app
+
+
+def _feedback_store(config: Mapping[str, Any]) -> FeedbackStore:
+    """The store ``FEEDBACK_DB`` names (``model.feedback.open_store``); ``StartupError`` for one that
+    would keep nothing or that the app cannot use. Nothing is connected to here: each worker opens
+    its own connections on its first use, after gunicorn forks."""
+    given = str(config["FEEDBACK_DB"])
+    if given.strip() in ("", ":memory:"):
+        raise StartupError(f"DIGITS_FEEDBACK_DB={given!r} keeps nothing: give {feedback.LOCATIONS}")
+    try:
+        return feedback.open_store(given, config["FEEDBACK_MAX_BYTES"])
+    except ValueError as e:
+        raise StartupError(f"DIGITS_FEEDBACK_DB={feedback.redacted(given)!r}: {e}") from None
 
 
 def _set_secret_keys(app: Flask) -> None:

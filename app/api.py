@@ -136,7 +136,14 @@ def feedback() -> tuple[Response, int]:
     store: FeedbackStore = current_app.extensions["digits.feedback"]
     # SQLite may wait up to its busy timeout for another writer: not on the thread serving the other requests.
     row = cooperative.off_event_loop(
-        store.add, sample.sample_id, sample.pixels, sample.prediction, sample.model, label, confidence
+        store.add,
+        sample.sample_id,
+        sample.pixels,
+        sample.prediction,
+        sample.model,
+        label,
+        confidence,
+        blocking=store.blocks_event_loop,
     )
     return jsonify(
         {"id": row, "label": label, "prediction": sample.prediction, "model": sample.model, "stored": True}

@@ -42,9 +42,10 @@ def deadline(seconds: float, error: Exception) -> Iterator[None]:
         yield
 
 
-def off_event_loop(call: Callable[..., T], *args: object) -> T:
+def off_event_loop(call: Callable[..., T], *args: object, blocking: bool = True) -> T:
     """``call(*args)`` in gevent's thread pool, the request waiting for it while the worker serves
-    others (under gevent); elsewhere a plain call. Its exceptions are raised here."""
-    if not active():
+    others (under gevent); elsewhere, or for a call that is not ``blocking`` (its waits yield to
+    gevent by themselves, as psycopg's do), a plain call. Its exceptions are raised here."""
+    if not blocking or not active():
         return call(*args)
     return gevent.get_hub().threadpool.apply(call, args)

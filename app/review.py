@@ -198,7 +198,7 @@ def decide() -> Response:
     shown = _shown(request.form.getlist("ids"))
     store: FeedbackStore = current_app.extensions["digits.feedback"]
     # SQLite may wait for another writer's lock: not on the thread serving the other requests.
-    decided = cooperative.off_event_loop(store.decide, shown, DECISIONS[decision])
+    decided = cooperative.off_event_loop(store.decide, shown, DECISIONS[decision], blocking=store.blocks_event_loop)
     outcome = {"done": decision, "changed": decided.changed}
     if decided.stale:
         outcome["stale"] = len(decided.stale)
@@ -357,7 +357,7 @@ def _when(created: str) -> str:
 
 def _gallery(filters: Filters) -> tuple[str, int]:
     store: FeedbackStore = current_app.extensions["digits.feedback"]
-    counts = cooperative.off_event_loop(store.counts)
+    counts = cooperative.off_event_loop(store.counts, blocking=store.blocks_event_loop)
     counts = {**counts, ALL: sum(counts.values())}
     pages = max(1, math.ceil(counts[filters.status] / PER_PAGE))
     # Deciding on the last page's samples can empty it: show the new last page instead.
@@ -366,7 +366,9 @@ def _gallery(filters: Filters) -> tuple[str, int]:
     offset = (filters.page - 1) * PER_PAGE
     # The same threshold for the badge and the order: the store computes both with it.
     confident = current_app.config["LOW_CONFIDENCE"]
-    samples = cooperative.off_event_loop(store.samples, status, filters.order, PER_PAGE, offset, confident)
+    samples = cooperative.off_event_loop(
+        store.samples, status, filters.order, PER_PAGE, offset, confident, blocking=store.blocks_event_loop
+    )
     return _render(
         "gallery",
         filters=filters,

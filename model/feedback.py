@@ -131,9 +131,16 @@ class FeedbackStore:
     ``pending``; a change to it, as to any database that cannot be written, raises ``FeedbackError``.
     """
 
+    # SQLite waits for another writer's lock inside C, holding the thread: a server runs its calls in
+    # a thread pool, away from the event loop (app.cooperative.off_event_loop).
+    blocks_event_loop = True
+
     def __init__(self, database: str | Path, max_bytes: int | None = None) -> None:
         self.database = str(database)
         self.max_bytes = max_bytes
+
+    def close(self) -> None:
+        """Nothing to close: each call opens and closes its own connection (as ``PostgresStore.close``)."""
 
     def _exists(self) -> bool:
         # A URI may name its file in many ways: SQLite decides (and in mode=ro reports a missing one).
@@ -181,16 +188,9 @@ class FeedbackStore:
         sample back to ``pending`` (it has not been reviewed), the same label again changes nothing
         (so a rejected sample cannot be queued again by resending it).
         """
-        pixels = np.asarray(pixels)
-        if pixels.shape != (SIDE, SIDE) or pixels.dtype != np.uint8:
-            raise ValueError(f"pixels must be a ({SIDE}, {SIDE}) uint8 array, got {pixels.shape} {pixels.dtype}")
-        if not (0 <= prediction <= 9 and 0 <= label <= 9):
-            raise ValueError(f"prediction and label must be digits 0-9, got {prediction} and {label}")
-        if confidence is not None and not (math.isfinite(confidence) and 0 <= confidence <= 1):
-            raise ValueError(f"confidence must be a probability from 0 to 1 or None, got {confidence}")
-        created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        row = new_row(sample_id, pixels, prediction, model, label, confidence)
         with self._connect(write=True) as db:
-            row = db.execute(
+            stored = db.execute(
                 "INSERT INTO samples (sample_id, created, model, prediction, label, pixels, confidence)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (sample_id) DO UPDATE SET label = excluded.label,"
@@ -198,17 +198,9 @@ class FeedbackStore:
                 f" status = CASE WHEN label = excluded.label THEN status ELSE '{PENDING}' END,"
                 " confidence = coalesce(excluded.confidence, confidence)"
                 " RETURNING id",
-                (
-                    sample_id,
-                    created,
-                    model,
-                    int(prediction),
-                    int(label),
-                    pixels.tobytes(),
-                    None if confidence is None else float(confidence),
-                ),
+                row,
             ).fetchone()
-        return int(row[0])
+        return int(stored[0])
 
     def samples(
         self,
@@ -225,11 +217,7 @@ class FeedbackStore:
         the samples whose label differs from a reading at least ``confident`` (or of unknown
         confidence), newest first within each group.
         """
-        _check_status(status, none_allowed=True)
-        if order not in ORDERS:
-            raise ValueError(f"unknown order {order!r}: one of {', '.join(ORDERS)}")
-        if (limit is not None and limit < 0) or offset < 0:
-            raise ValueError(f"limit and offset must not be negative, got {limit} and {offset}")
+        check_page(status, order, limit, offset)
         if not self._exists():
             return []
         keys = _ORDER_KEYS[order]
@@ -285,10 +273,7 @@ class FeedbackStore:
         """Give the review ``status`` to the samples of ``shown`` (row id -> the label the reviewer
         saw) whose label is still that one. A sample re-labelled since (which also made it pending
         again) is left as it is and reported in ``Decided.stale``; ids of no stored sample are ignored."""
-        _check_status(status)
-        pairs = [[operator.index(i), operator.index(label)] for i, label in shown.items()]
-        if any(not 0 <= label <= 9 for _, label in pairs):
-            raise ValueError(f"labels are digits 0-9, got {sorted({label for _, label in pairs})}")
+        pairs = shown_pairs(shown, status)
         if not self._exists() or not pairs:
             return Decided(0, ())
         seen = "SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS label FROM json_each(:pairs)"
@@ -312,6 +297,83 @@ class FeedbackStore:
             return 0
         with self._connect(write=True) as db:
             return db.execute(f"UPDATE samples SET status = '{APPROVED}' WHERE status = '{PENDING}'").rowcount
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+LOCATIONS = "a file path, a file: URI (SQLite) or postgresql://USER[:PASSWORD]@HOST[:PORT]/DB"
+
+
+def location(text: str | Path) -> str | Path:
+    """Where a feedback database is, as a setting or a command line gives it: a PostgreSQL URL or a
+    SQLite ``file:`` URI as the text itself, anything else a file path (``Path``). A URL of another
+    scheme raises ``ValueError``: taken as a path it would quietly be a file of that name."""
+    if isinstance(text, Path):
+        return text
+    scheme = _SCHEME.match(text)
+    if text.startswith("file:"):
+        return text
+    if scheme is None:
+        return Path(text)
+    if scheme.group(1).lower() in ("postgresql", "postgres"):
+        return text
+    raise ValueError(f"{scheme.group(1)}:// is not a feedback database this app can use; give {LOCATIONS}")
+
+
+def redacted(database: str | Path) -> str:
+    """``database`` with a URL's password, if any, as ``***``: safe for a log or a message."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@/]*@", r"\1:***@", str(database))
+
+
+def is_postgres(database: str | Path) -> bool:
+    """Whether ``database`` (``location``'s form) is a PostgreSQL URL."""
+    return isinstance(database, str) and database.split("://", 1)[0].lower() in ("postgresql", "postgres")
+
+
+def open_store(database: str | Path, max_bytes: int | None = None) -> FeedbackStore:
+    """The store at ``database`` (``location``'s form, or text it accepts): ``FeedbackStore`` (SQLite)
+    for a path or a ``file:`` URI, ``model.feedback_postgres.PostgresStore`` for a PostgreSQL URL
+    (``max_bytes`` is SQLite's cap; PostgreSQL's space is its administrator's)."""
+    database = location(database)
+    if is_postgres(database):
+        from model.feedback_postgres import PostgresStore  # psycopg only where it is used
+
+        return PostgresStore(str(database))  # type: ignore[return-value]
+    return FeedbackStore(database, max_bytes)
+
+
+def new_row(
+    sample_id: str, pixels: np.ndarray, prediction: int, model: str, label: int, confidence: float | None
+) -> tuple:
+    """``add``'s arguments checked, as the row's (sample_id, created, model, prediction, label, pixels,
+    confidence), ``created`` now; raises ``ValueError`` for a bad one. Both backends store this."""
+    pixels = np.asarray(pixels)
+    if pixels.shape != (SIDE, SIDE) or pixels.dtype != np.uint8:
+        raise ValueError(f"pixels must be a ({SIDE}, {SIDE}) uint8 array, got {pixels.shape} {pixels.dtype}")
+    if not (0 <= prediction <= 9 and 0 <= label <= 9):
+        raise ValueError(f"prediction and label must be digits 0-9, got {prediction} and {label}")
+    if confidence is not None and not (math.isfinite(confidence) and 0 <= confidence <= 1):
+        raise ValueError(f"confidence must be a probability from 0 to 1 or None, got {confidence}")
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    known = None if confidence is None else float(confidence)
+    return (sample_id, created, model, int(prediction), int(label), pixels.tobytes(), known)
+
+
+def check_page(status: str | None, order: str, limit: int | None, offset: int) -> None:
+    """Refuse (``ValueError``) what ``samples`` cannot page by."""
+    _check_status(status, none_allowed=True)
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}: one of {', '.join(ORDERS)}")
+    if (limit is not None and limit < 0) or offset < 0:
+        raise ValueError(f"limit and offset must not be negative, got {limit} and {offset}")
+
+
+def shown_pairs(shown: Mapping[int, int], status: str) -> list[list[int]]:
+    """``decide``'s arguments checked: [[id, label the reviewer saw], ...]; ``ValueError`` for a bad one."""
+    _check_status(status)
+    pairs = [[operator.index(i), operator.index(label)] for i, label in shown.items()]
+    if any(not 0 <= label <= 9 for _, label in pairs):
+        raise ValueError(f"labels are digits 0-9, got {sorted({label for _, label in pairs})}")
+    return pairs
 
 
 def _check_status(status: str | None, none_allowed: bool = False) -> None:
@@ -435,17 +497,21 @@ def read_samples(path: str | Path, statuses: Iterable[str] = (APPROVED,)) -> dat
     pending. A missing file, another kind of file, a database without the samples table or
     of a newer schema raises ``DataError``; ``status_counts`` says how many were left out.
     """
-    path = Path(path)
     wanted = (statuses,) if isinstance(statuses, str) else tuple(statuses)
     for status in wanted:
         _check_status(status)
-    marks = ", ".join("?" * len(wanted))
-    rows = _read_only(
-        path,
-        lambda db: db.execute(
-            f"SELECT label, pixels FROM samples WHERE {_status_of(db, path)} IN ({marks}) ORDER BY id", wanted
-        ).fetchall(),
-    )
+    path = location(path)
+    if is_postgres(path):
+        rows = _from_postgres(path, lambda store: store.labelled(wanted))
+    else:
+        path = Path(path)
+        marks = ", ".join("?" * len(wanted))
+        rows = _read_only(
+            path,
+            lambda db: db.execute(
+                f"SELECT label, pixels FROM samples WHERE {_status_of(db, path)} IN ({marks}) ORDER BY id", wanted
+            ).fetchall(),
+        )
     images = np.zeros((len(rows), SIDE, SIDE), dtype=np.uint8)
     labels = np.zeros(len(rows), dtype=np.int64)
     for k, (label, pixels) in enumerate(rows):
@@ -459,11 +525,26 @@ def read_samples(path: str | Path, statuses: Iterable[str] = (APPROVED,)) -> dat
 def status_counts(path: str | Path) -> dict[str, int]:
     """How many samples of each status the database file at ``path`` holds (every one of
     ``STATUSES`` included), read as ``read_samples`` reads it and raising as it does."""
+    path = location(path)
+    if is_postgres(path):
+        return _from_postgres(path, lambda store: store.counts())
     path = Path(path)
     rows = _read_only(
         path, lambda db: db.execute(f"SELECT {_status_of(db, path)}, count(*) FROM samples GROUP BY 1").fetchall()
     )
     return {**dict.fromkeys(STATUSES, 0), **dict(rows)}
+
+
+def _from_postgres(url: str, query: Callable[[FeedbackStore], T]) -> T:
+    """``query`` on the PostgreSQL store at ``url``, its errors as ``DataError`` (the trainer's and the
+    export's), its connections closed after."""
+    store = open_store(url)
+    try:
+        return query(store)
+    except FeedbackError as e:
+        raise data.DataError(redacted(url), None, str(e)) from None
+    finally:
+        store.close()
 
 
 def review_command(path: str | Path, *options: str) -> str:
@@ -589,9 +670,9 @@ def _table(rows: Sequence[StoredSample]) -> list[str]:
 
 
 def _review(args: argparse.Namespace) -> int:
-    if not args.database.is_file():
+    if not is_postgres(args.database) and not args.database.is_file():
         raise data.DataError(args.database, None, "no such feedback database")
-    store = FeedbackStore(args.database)
+    store = open_store(args.database)
     if args.list:
         status = None if args.status == "all" else args.status
         rows = store.samples(status, order=args.order, limit=args.limit)
@@ -647,6 +728,17 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+_DATABASE_HELP = "the feedback database (DIGITS_FEEDBACK_DB): a SQLite file or a postgresql:// URL"
+
+
+def database_argument(text: str) -> str | Path:
+    """argparse's type for a feedback database: ``location``, its refusal as a usage error."""
+    try:
+        return location(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The command line's parser, and its ``review`` subcommand's (which checks its options' combinations)."""
     parser = argparse.ArgumentParser(prog="python -m model.feedback", description=cli.description(__doc__))
@@ -658,7 +750,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "--extra) unless --extra-pending. IDS: sample ids and ranges, comma-separated, e.g. 3,5,9-12 "
         "(--list shows the ids).",
     )
-    review.add_argument("database", type=Path, help="the feedback database (DIGITS_FEEDBACK_DB)")
+    review.add_argument("database", type=database_argument, help=_DATABASE_HELP)
     action = review.add_mutually_exclusive_group(required=True)
     action.add_argument("--list", action="store_true", help="print the samples as a table, and the counts per status")
     action.add_argument(
@@ -685,7 +777,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     )
     review.add_argument("--limit", type=cli.number(int), metavar="N", help="with --list: at most N (default: all)")
     ex = commands.add_parser("export", help="write the stored samples as a Kaggle CSV or MNIST IDX files")
-    ex.add_argument("database", type=Path, help="the feedback database (DIGITS_FEEDBACK_DB)")
+    ex.add_argument("database", type=database_argument, help=_DATABASE_HELP)
     ex.add_argument("--format", choices=["kaggle", "idx"], required=True)
     ex.add_argument("--out", type=Path, required=True, help="the CSV file (kaggle) or a folder (idx)")
     ex.add_argument(

@@ -244,11 +244,12 @@ def _add_data_arguments(src: argparse._ArgumentGroup) -> None:
     )
     src.add_argument(
         "--extra",
-        type=Path,
+        type=feedback.database_argument,
         action="append",
         default=[],
-        metavar="FEEDBACK.sqlite",
-        help="also train on the samples people labelled in the web app (DIGITS_FEEDBACK_DB) that were approved "
+        metavar="FEEDBACK_DB",
+        help="also train on the samples people labelled in the web app (DIGITS_FEEDBACK_DB: a SQLite file or a "
+        "postgresql:// URL) that were approved "
         "in review (python -m model.feedback review); repeatable (default: none)",
     )
     src.add_argument(

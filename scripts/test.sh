@@ -4,13 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The browser tests drive Debian's chromium; Playwright never downloads a browser here.
-if [ ! -x /usr/bin/chromium ]; then
+# The browser tests drive Debian's chromium (Playwright never downloads a browser here); the feedback
+# store's tests run a PostgreSQL server from Debian's package in a temporary folder.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "note: /usr/bin/chromium is missing (apt-get install chromium): the browser tests will be skipped" >&2
+    echo "note: ${missing[*]} missing (apt-get install ${missing[*]}): the tests that need them will be skipped" >&2
   fi
 fi
 # The locked versions (requirements-dev.txt, compiled by scripts/lock.sh), hashes checked.

@@ -15,6 +15,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from model.mnist import MNIST_FILES, default_dir
 from tests.support.mirror import Mirror, serving
+from tests.support.postgres import PostgresServer, running_postgres
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +44,20 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def mnist_bytes(mnist_dir: Path) -> dict[str, bytes]:
     return {name: (mnist_dir / name).read_bytes() for name in (f"{stem}.gz" for stem in MNIST_FILES)}
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server from Debian's package, on loopback, for the whole run (each test makes its
+    own database with ``new_database()``); stopped at the end. Missing, it fails the test under CI
+    (scripts/test.sh installs it) and skips it elsewhere."""
+    try:
+        with running_postgres() as server:
+            yield server
+    except FileNotFoundError as e:
+        if os.environ.get("CI"):
+            pytest.fail(str(e))
+        pytest.skip(str(e))
 
 
 @pytest.fixture

@@ -19,9 +19,10 @@ from PIL import Image
 
 from app import create_app, samples
 from model.feedback import FeedbackError, FeedbackStore
+from model.feedback_postgres import POOL_TIMEOUT
 from model.shape import PIXELS, SIDE
 from tests.support.canvas import drawn_digit, render_like_canvas
-from tests.support.server import gunicorn
+from tests.support.server import free_port, gunicorn
 
 
 def predict(client, digit: str = "7", model: str = "digits") -> dict:
@@ -253,8 +254,15 @@ def test_feedback_takes_only_post(client):
 # -- when the database cannot take it -------------------------------------------------------------------
 
 
-def unwritable(tmp_path, how: str) -> dict:
+def unwritable(tmp_path, how: str, request) -> dict:
     path = tmp_path / "feedback.sqlite"
+    if how == "postgresql-down":
+        return {"FEEDBACK_DB": f"postgresql://digits@127.0.0.1:{free_port()}/digits"}  # nothing listens there
+    if how == "postgresql-read-only":
+        postgres = request.getfixturevalue("postgres")
+        url = postgres.new_database()
+        postgres.psql(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET default_transaction_read_only = on")
+        return {"FEEDBACK_DB": url}
     if how == "read-only":
         # Tests run as root, whom file permissions do not stop: open the database read-only instead.
         app = create_app({"TESTING": True, "FEEDBACK_DB": str(path)})
@@ -270,20 +278,31 @@ def unwritable(tmp_path, how: str) -> dict:
     return {"FEEDBACK_DB": str(path), "FEEDBACK_MAX_BYTES": cap}
 
 
-@pytest.mark.parametrize("how", ["read-only", "full"])
-def test_an_unwritable_database_is_a_clear_503_and_prediction_goes_on(tmp_path, how):
-    app = create_app({"TESTING": True, **unwritable(tmp_path, how)})
+UNWRITABLE = {
+    "read-only": "readonly",
+    "full": "full",
+    "postgresql-down": "cannot reach the feedback database within 2 s",
+    "postgresql-read-only": "read-only",
+}
+
+
+@pytest.mark.parametrize("how", list(UNWRITABLE))
+def test_an_unwritable_database_is_a_clear_503_and_prediction_goes_on(tmp_path, how, request):
+    app = create_app({"TESTING": True, **unwritable(tmp_path, how, request)})
     client = app.test_client()
     for _ in range(3):
         answer = predict(client, "0")
         assert answer["label"] == 0
+        start = time.monotonic()
         response = client.post("/api/feedback", json={"sample": answer["sample"], "label": 0})
+        assert time.monotonic() - start < POOL_TIMEOUT + 1  # not the pool's default 30 s
         assert response.status_code == 503
         error = response.get_json()["error"]
         assert error["code"] == "feedback_unavailable"
         assert error["message"].startswith("feedback cannot be stored right now")
-        assert ("readonly" if how == "read-only" else "full") in error["message"]
+        assert UNWRITABLE[how] in error["message"]
     assert predict(client, "1")["label"] == 1
+    app.extensions["digits.feedback"].close()
 
 
 # -- many workers at once --------------------------------------------------------------------------------
@@ -291,35 +310,82 @@ def test_an_unwritable_database_is_a_clear_503_and_prediction_goes_on(tmp_path, 
 WORKERS, PER_WORKER = 8, 200
 
 
-def test_concurrent_feedback_from_many_workers_loses_nothing():
-    """8 gunicorn workers storing 1,600 samples at once, 16 connections: every one is there."""
-    rng = np.random.default_rng(0)
+def signed_tokens(n: int, seed: int = 0) -> list[tuple[str, str, int]]:
+    """``n`` sample tokens signed with KEY, as (token, sample_id, the label to give)."""
+    rng = np.random.default_rng(seed)
     tokens = []
-    for k in range(WORKERS * PER_WORKER):
+    for k in range(n):
         sample = samples.new_sample(rng.random(PIXELS), int(k % 10), "digits")
         tokens.append((samples.sign(sample, [KEY]), sample.sample_id, int(rng.integers(10))))
+    return tokens
+
+
+def send_feedback(server_url: str, batch: list[tuple[str, str, int]]) -> list[int]:
+    """POST each of ``batch``'s tokens with its label over one keep-alive connection; the statuses."""
+    url = urlsplit(server_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    statuses = []
+    try:
+        for token, _, label in batch:
+            body = json.dumps({"sample": token, "label": label})
+            connection.request("POST", "/api/feedback", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+    finally:
+        connection.close()
+    return statuses
+
+
+def test_concurrent_feedback_from_many_workers_loses_nothing():
+    """8 gunicorn workers storing 1,600 samples at once, 16 connections: every one is there."""
+    tokens = signed_tokens(WORKERS * PER_WORKER)
     env = {"DIGITS_SECRET_KEY": KEY.decode()}
     with gunicorn(env=env, workers=WORKERS) as server:
-        url = urlsplit(server.url)
-
-        def send(batch: list[tuple[str, str, int]]) -> list[int]:
-            connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
-            statuses = []
-            try:
-                for token, _, label in batch:
-                    body = json.dumps({"sample": token, "label": label})
-                    connection.request("POST", "/api/feedback", body, {"Content-Type": "application/json"})
-                    response = connection.getresponse()
-                    response.read()
-                    statuses.append(response.status)
-            finally:
-                connection.close()
-            return statuses
-
         with ThreadPoolExecutor(max_workers=16) as pool:
-            statuses = [s for batch in pool.map(send, [tokens[k::16] for k in range(16)]) for s in batch]
+            batches = [tokens[k::16] for k in range(16)]
+            statuses = [s for batch in pool.map(send_feedback, [server.url] * 16, batches) for s in batch]
         database = server.feedback_db
         assert statuses == [201] * len(tokens)
         with sqlite3.connect(database) as db:
             stored = dict(db.execute("SELECT sample_id, label FROM samples").fetchall())
     assert stored == {sample_id: label for _, sample_id, label in tokens}
+
+
+def test_two_replicas_share_one_postgresql_database_and_lose_nothing(postgres):
+    """Two gunicorn servers (replicas with one secret key) of two workers each storing 1,600 samples at
+    once in one PostgreSQL database, and tokens issued by one replica redeemed at the other."""
+    url = postgres.new_database()
+    env = {"DIGITS_SECRET_KEY": KEY.decode(), "DIGITS_FEEDBACK_DB": url}
+    tokens = signed_tokens(1600)
+    with gunicorn(env=env, workers=2) as first, gunicorn(env=env, workers=2) as second:
+        issued = []  # (token, sample_id, label) from each replica's own /predict, sent to the other
+        for server, other in ((first, second), (second, first)):
+            for digit in "017" * 4:
+                answer = post_image(server.url, drawn_digit(digit))
+                issued.append((other.url, (answer["sample"], "", int(digit))))
+        assert all(send_feedback(where, [token]) == [201] for where, token in issued)
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            batches = [tokens[k::16] for k in range(16)]
+            replicas = [(first, second)[k % 2].url for k in range(16)]
+            statuses = [s for batch in pool.map(send_feedback, replicas, batches) for s in batch]
+        assert statuses == [201] * len(tokens)
+    stored = postgres.psql("SELECT sample_id, label FROM samples", url.rsplit("/", 1)[1]).splitlines()
+    pairs = dict(line.split("|") for line in stored)
+    assert len(pairs) == len(tokens) + len(issued)
+    assert {k: int(v) for k, v in pairs.items() if k in {t[1] for t in tokens}} == {t[1]: t[2] for t in tokens}
+    assert sorted(int(v) for k, v in pairs.items() if k not in {t[1] for t in tokens}) == sorted([0, 1, 7] * 8)
+
+
+def post_image(server_url: str, png: bytes) -> dict:
+    """``/predict``'s answer from a server for ``png``; it must be a 200."""
+    url = urlsplit(server_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        connection.request("POST", "/predict", png, {"Content-Type": "image/png"})
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 200, body[:200]
+    return json.loads(body)

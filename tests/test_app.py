@@ -51,6 +51,9 @@ def test_default_model_answers_predict(monkeypatch):
         ("DIGITS_SECRET_KEY", f"{NEW_KEY},", "key 2 of 2 in DIGITS_SECRET_KEY is too short .*0 characters"),
         ("DIGITS_SAMPLE_MAX_AGE", "a day", "DIGITS_SAMPLE_MAX_AGE='a day' is not a valid int"),
         ("DIGITS_FEEDBACK_DB", ":memory:", "DIGITS_FEEDBACK_DB=':memory:' keeps nothing"),
+        ("DIGITS_FEEDBACK_DB", "mysql://me@127.0.0.1/digits", "mysql:// is not a feedback database this app can use"),
+        ("DIGITS_FEEDBACK_DB", "sqlite://feedback.sqlite", "give a file path, a file: URI .* or postgresql://"),
+        ("DIGITS_FEEDBACK_DB", "redis://me:hunter22@127.0.0.1/0", "DIGITS_FEEDBACK_DB='redis://me:\\*\\*\\*@"),
     ],
 )
 def test_bad_settings_stop_start_up_with_one_line(monkeypatch, name, value, message):
@@ -59,8 +62,27 @@ def test_bad_settings_stop_start_up_with_one_line(monkeypatch, name, value, mess
         create_app()
     assert "\n" not in str(info.value)
     assert name != "DIGITS_SECRET_KEY" or "short-key" not in str(info.value)  # a key is never echoed
+    assert "hunter22" not in str(info.value)  # nor a database's password
     if name == "DIGITS_SECRET_KEY":
         assert 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in str(info.value)  # how to make one
+
+
+@pytest.mark.parametrize(
+    ("value", "backend"),
+    [
+        ("postgresql://digits@127.0.0.1:9/digits", "PostgresStore"),
+        ("postgres://digits@127.0.0.1:9/digits", "PostgresStore"),
+        ("{tmp}/feedback.sqlite", "FeedbackStore"),
+        ("file:{tmp}/feedback.sqlite?mode=rwc", "FeedbackStore"),
+    ],
+)
+def test_the_feedback_database_is_postgresql_for_its_urls_and_sqlite_otherwise(tmp_path, monkeypatch, value, backend):
+    monkeypatch.chdir(tmp_path)  # where a URL taken for a path would have made a file
+    monkeypatch.setenv("DIGITS_FEEDBACK_DB", value.format(tmp=tmp_path))
+    store = create_app().extensions["digits.feedback"]
+    assert type(store).__name__ == backend
+    assert store.database == value.format(tmp=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing made, or connected to, before the first use
 
 
 # -- settings ---------------------------------------------------------------------------------------------

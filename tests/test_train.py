@@ -23,6 +23,7 @@ from model import cli, data, feedback, train
 from model.checkpoint import Checkpoint
 from model.network import ACTIVATIONS, COSTS, Network
 from scripts.feedback_demo import FINE_TUNE, SHIPPED, give_feedback
+from scripts.serve import free_port
 from tests.support.datasets import empty_feedback_database, tiny_mnist, write_kaggle_csv
 from tests.support.paths import ROOT
 
@@ -396,12 +397,32 @@ def test_bad_extra_exits_1_with_one_clear_line(tmp_path, capsys, setup, options,
     assert not (tmp_path / "w.npz").exists()
 
 
-def test_extra_samples_train_but_never_validate(tmp_path, capsys, monkeypatch):
-    """Feedback samples join the training images, each --extra-repeat times with the label the
-    person gave; the validation images stay MNIST's alone."""
+def test_an_extra_url_of_another_scheme_exits_2_and_an_unreachable_server_1(tmp_path, capsys):
     folder = tiny_mnist(tmp_path / "mnist")
-    database = tmp_path / "feedback.sqlite"
-    store = feedback.FeedbackStore(database)
+    argv = ["--data", str(folder), "--out", str(tmp_path / "w.npz")]
+    with pytest.raises(SystemExit) as exit_:
+        train.main([*argv, "--extra", "mysql://me@127.0.0.1/digits"])
+    assert exit_.value.code == 2
+    assert "mysql:// is not a feedback database this app can use" in capsys.readouterr().err
+    unreachable = f"postgresql://me:hunter22@127.0.0.1:{free_port()}/digits"
+    assert train.main([*argv, "--extra", unreachable]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: postgresql://me:***@127.0.0.1:") and err.count("\n") == 1
+    assert "cannot reach the feedback database within 2 s" in err
+    assert "hunter22" not in err
+    assert not (tmp_path / "w.npz").exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_extra_samples_train_but_never_validate(tmp_path, capsys, monkeypatch, request, backend):
+    """Feedback samples join the training images, each --extra-repeat times with the label the
+    person gave; the validation images stay MNIST's alone. From either backend's database."""
+    folder = tiny_mnist(tmp_path / "mnist")
+    if backend == "sqlite":
+        database = tmp_path / "feedback.sqlite"
+    else:
+        database = request.getfixturevalue("postgres").new_database()
+    store = feedback.open_store(database)
     for k in range(7):  # all-white images: nothing like tiny_mnist's bars
         store.add(f"s{k}", np.full((28, 28), 255, np.uint8), 1, "digits", 8)
     store.approve_all()
