@@ -15,9 +15,11 @@ starting together do not race; its version is the one row of ``digits_schema``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -59,6 +61,30 @@ SCHEMA = (
     feedback.INDEX,
     "CREATE TABLE digits_schema (version INTEGER NOT NULL)",
 )
+LOG_EVERY = 60.0  # seconds: the pool's same complaint (say, the server is down) is logged once in this long
+
+
+class _OneLine(logging.Filter):
+    """psycopg_pool logs each failed attempt to connect, over several lines, again and again while
+    the server is down or refuses the credentials: let each complaint through as its first line,
+    once every LOG_EVERY seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        line = record.getMessage().strip().splitlines()[0] if record.getMessage().strip() else ""
+        now = time.monotonic()
+        if now - self.last.get(line, -LOG_EVERY) < LOG_EVERY:
+            return False
+        self.last[line] = now
+        record.msg, record.args = "feedback database: %s", (line,)
+        return True
+
+
+logging.getLogger("psycopg.pool").addFilter(_OneLine())
+
 # model.feedback's SQL with psycopg's placeholders for its named parameters.
 _DISAGREES = re.sub(r":(\w+)", r"%(\1)s", feedback._DISAGREES)
 _SHOWN = "unnest(%(ids)s::bigint[], %(labels)s::smallint[]) AS shown (id, label)"

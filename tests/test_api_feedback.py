@@ -1,4 +1,4 @@
-"""POST /api/feedback: the sample token back with a person's label, stored in SQLite."""
+"""POST /api/feedback: the sample token back with a person's label, stored in SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from model.feedback import FeedbackError, FeedbackStore
 from model.feedback_postgres import POOL_TIMEOUT
 from model.shape import PIXELS, SIDE
 from tests.support.canvas import drawn_digit, render_like_canvas
+from tests.support.postgres import running_postgres
 from tests.support.server import free_port, gunicorn
 
 
@@ -389,3 +390,59 @@ def post_image(server_url: str, png: bytes) -> dict:
         connection.close()
     assert response.status == 200, body[:200]
     return json.loads(body)
+
+
+def test_postgresql_going_away_and_coming_back_while_serving(tmp_path):
+    """The app starts while PostgreSQL is down; it reads digits all along, answers feedback 503
+    within the pool's 2 s, and stores again within 5 s of the server's return, twice, without a
+    restart; each outage leaves one line in the log, no traceback."""
+
+    def feedback_status(app_url: str, digit: str) -> tuple[int, float]:
+        answer = post_image(app_url, drawn_digit(digit))  # a reading, whatever the database is doing
+        assert answer["label"] == int(digit)
+        start = time.monotonic()
+        [status] = send_feedback(app_url, [(answer["sample"], "", int(digit))])
+        return status, time.monotonic() - start
+
+    def stored_again_within(app_url: str, seconds: float) -> float:
+        back = time.monotonic()
+        while (status := feedback_status(app_url, "7")[0]) != 201:
+            assert status == 503
+            assert time.monotonic() - back < seconds, f"feedback still {status} {seconds} s after PostgreSQL's return"
+            time.sleep(0.1)
+        return time.monotonic() - back
+
+    with running_postgres() as database:
+        database.stop()
+        env = {"DIGITS_FEEDBACK_DB": database.url(), "DIGITS_SECRET_KEY": KEY.decode()}
+        with gunicorn(env=env, workers=1) as server:
+            for _ in range(2):
+                status, seconds = feedback_status(server.url, "0")
+                assert status == 503 and seconds < POOL_TIMEOUT + 1
+                database.start()
+                stored_again_within(server.url, 5)
+                assert feedback_status(server.url, "1")[0] == 201
+                database.stop()
+            log = server.log()
+        database.start()
+        assert database.psql("SELECT count(*) FROM samples") == "4"  # each round's 7 once, and its 1
+    complaints = [line for line in log.splitlines() if "feedback database:" in line]
+    assert 1 <= len(complaints) <= 2 and all("failed" in line for line in complaints), log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_credentials_postgresql_refuses_are_one_line_in_the_log_and_a_503(postgres, caplog):
+    stranger = f"postgresql://nobody@127.0.0.1:{postgres.port}/postgres"  # a role the server does not have
+    app = create_app({"TESTING": True, "FEEDBACK_DB": stranger})
+    client = app.test_client()
+    for _ in range(3):
+        answer = predict(client, "7")
+        start = time.monotonic()
+        response = client.post("/api/feedback", json={"sample": answer["sample"], "label": 7})
+        assert time.monotonic() - start < POOL_TIMEOUT + 1
+        assert response.status_code == 503
+        assert response.get_json()["error"]["code"] == "feedback_unavailable"
+    app.extensions["digits.feedback"].close()
+    logged = [r.getMessage() for r in caplog.records if r.name == "psycopg.pool"]
+    assert len(logged) == 1, logged
+    assert 'role "nobody" does not exist' in logged[0] and "\n" not in logged[0]
