@@ -344,7 +344,9 @@ def _feedback(app: Flask) -> dict[str, Any]:
             "413": _error(413, "The body is over 8 KiB", "feedback"),
             "415": _error(415, "The body is not JSON", "feedback"),
             "429": _rate_limited(app, "feedback"),
-            "503": _error(503, "The feedback database cannot store samples now (read-only, full)", "feedback"),
+            "503": _error(
+                503, "The feedback database cannot store samples now (read-only, full, unreachable)", "feedback"
+            ),
         },
     }
 

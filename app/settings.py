@@ -183,7 +183,8 @@ SETTINGS: tuple[Setting, ...] = (
         "FEEDBACK_DB",
         str(ROOT / "instance" / "feedback.sqlite"),
         text,
-        "the feedback database: a path, or a SQLite `file:` URI; created on first use",
+        "the feedback database: a SQLite path or `file:` URI, or `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB`; "
+        "created on first use",
         default_text="`instance/feedback.sqlite`",
     ),
     Setting(

@@ -81,6 +81,40 @@ _ORDER_KEYS = {
 }
 BUSY_TIMEOUT_MS = 10_000  # several workers write at once; each write takes well under a millisecond
 
+
+def upsert_sql(mark: str) -> str:
+    """The statement ``add`` runs, in either backend; ``mark`` is its placeholder (``?`` or ``%s``).
+
+    The same ``sample_id`` again replaces the label; a new label puts the sample back to pending
+    and dates it now, the same label changes nothing; a resend without a confidence keeps the one known."""
+    same = "samples.label = excluded.label"
+    return (
+        "INSERT INTO samples (sample_id, created, model, prediction, label, pixels, confidence)"
+        f" VALUES ({', '.join([mark] * 7)})"
+        " ON CONFLICT (sample_id) DO UPDATE SET label = excluded.label,"
+        f" created = CASE WHEN {same} THEN samples.created ELSE excluded.created END,"
+        f" status = CASE WHEN {same} THEN samples.status ELSE '{PENDING}' END,"
+        " confidence = coalesce(excluded.confidence, samples.confidence)"
+        " RETURNING id"
+    )
+
+
+def page_sql(order: str, by_status: bool, named: Callable[[str], str]) -> str:
+    """The query of a page of ``samples`` in ``order``, in either backend: the parameters ``status``
+    (if ``by_status``), ``confident``, ``limit`` and ``offset``, each spelt ``named(name)``."""
+    keys = _ORDER_KEYS[order]
+    inner = ", ".join(f"{column} {direction}" for column, direction in keys)
+    outer = ", ".join(f"page.{column} {direction}" for column, direction in keys)
+    where = f"WHERE status = {named('status')}" if by_status else ""
+    disagrees = _DISAGREES.replace(":confident", named("confident"))
+    return (
+        "SELECT s.id, s.created, s.model, s.prediction, s.confidence, s.label, s.status, page.disagrees, s.pixels"
+        f" FROM (SELECT id, created, {disagrees} AS disagrees FROM samples {where}"
+        f" ORDER BY {inner} LIMIT {named('limit')} OFFSET {named('offset')}) AS page"
+        f" JOIN samples AS s ON s.id = page.id ORDER BY {outer}"
+    )
+
+
 T = TypeVar("T")
 
 
@@ -190,16 +224,7 @@ class FeedbackStore:
         """
         row = new_row(sample_id, pixels, prediction, model, label, confidence)
         with self._connect(write=True) as db:
-            stored = db.execute(
-                "INSERT INTO samples (sample_id, created, model, prediction, label, pixels, confidence)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (sample_id) DO UPDATE SET label = excluded.label,"
-                " created = CASE WHEN label = excluded.label THEN created ELSE excluded.created END,"
-                f" status = CASE WHEN label = excluded.label THEN status ELSE '{PENDING}' END,"
-                " confidence = coalesce(excluded.confidence, confidence)"
-                " RETURNING id",
-                row,
-            ).fetchone()
+            stored = db.execute(upsert_sql("?"), row).fetchone()
         return int(stored[0])
 
     def samples(
@@ -220,16 +245,7 @@ class FeedbackStore:
         check_page(status, order, limit, offset)
         if not self._exists():
             return []
-        keys = _ORDER_KEYS[order]
-        inner = ", ".join(f"{column} {direction}" for column, direction in keys)
-        outer = ", ".join(f"page.{column} {direction}" for column, direction in keys)
-        where = "WHERE status = :status" if status is not None else ""
-        query = (
-            "SELECT s.id, s.created, s.model, s.prediction, s.confidence, s.label, s.status, page.disagrees, s.pixels"
-            f" FROM (SELECT id, created, {_DISAGREES} AS disagrees FROM samples {where}"
-            f" ORDER BY {inner} LIMIT :limit OFFSET :offset) AS page"
-            f" JOIN samples AS s ON s.id = page.id ORDER BY {outer}"
-        )
+        query = page_sql(order, status is not None, lambda name: f":{name}")
         parameters = {"status": status, "confident": float(confident), "limit": -1 if limit is None else limit}
         with self._connect(write=False) as db:
             rows = db.execute(query, {**parameters, "offset": offset}).fetchall()

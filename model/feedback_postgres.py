@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -28,7 +27,6 @@ import psycopg_pool
 
 from model import feedback
 from model.feedback import (
-    _ORDER_KEYS,
     APPROVED,
     PENDING,
     SCHEMA_VERSION,
@@ -85,8 +83,6 @@ class _OneLine(logging.Filter):
 
 logging.getLogger("psycopg.pool").addFilter(_OneLine())
 
-# model.feedback's SQL with psycopg's placeholders for its named parameters.
-_DISAGREES = re.sub(r":(\w+)", r"%(\1)s", feedback._DISAGREES)
 _SHOWN = "unnest(%(ids)s::bigint[], %(labels)s::smallint[]) AS shown (id, label)"
 
 
@@ -168,16 +164,7 @@ class PostgresStore:
     ) -> int:
         row = feedback.new_row(sample_id, pixels, prediction, model, label, confidence)
         with self._connect() as db:
-            stored = db.execute(
-                "INSERT INTO samples (sample_id, created, model, prediction, label, pixels, confidence)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (sample_id) DO UPDATE SET label = excluded.label,"
-                " created = CASE WHEN samples.label = excluded.label THEN samples.created ELSE excluded.created END,"
-                f" status = CASE WHEN samples.label = excluded.label THEN samples.status ELSE '{PENDING}' END,"
-                " confidence = coalesce(excluded.confidence, samples.confidence)"
-                " RETURNING id",
-                row,
-            ).fetchone()
+            stored = db.execute(feedback.upsert_sql("%s"), row).fetchone()
         return int(stored[0])
 
     def samples(
@@ -189,16 +176,7 @@ class PostgresStore:
         confident: float = feedback.CONFIDENT,
     ) -> list[StoredSample]:
         feedback.check_page(status, order, limit, offset)
-        keys = _ORDER_KEYS[order]
-        inner = ", ".join(f"{column} {direction}" for column, direction in keys)
-        outer = ", ".join(f"page.{column} {direction}" for column, direction in keys)
-        where = "WHERE status = %(status)s" if status is not None else ""
-        query = (
-            "SELECT s.id, s.created, s.model, s.prediction, s.confidence, s.label, s.status, page.disagrees, s.pixels"
-            f" FROM (SELECT id, created, {_DISAGREES} AS disagrees FROM samples {where}"
-            f" ORDER BY {inner} LIMIT %(limit)s OFFSET %(offset)s) AS page"
-            f" JOIN samples AS s ON s.id = page.id ORDER BY {outer}"
-        )
+        query = feedback.page_sql(order, status is not None, lambda name: f"%({name})s")
         parameters = {"status": status, "confident": float(confident), "limit": limit, "offset": offset}
         with self._connect() as db:
             rows = db.execute(query, parameters).fetchall()
