@@ -25,8 +25,8 @@ import numpy as np
 import psycopg
 import psycopg_pool
 
-from model import feedback
-from model.feedback import (
+from model import feedback_rows as shared
+from model.feedback_rows import (
     APPROVED,
     PENDING,
     SCHEMA_VERSION,
@@ -41,7 +41,7 @@ POOL_TIMEOUT = 2.0  # seconds a request waits for a connection (psycopg_pool's d
 CONNECT_TIMEOUT = 2  # seconds libpq tries to reach the server (whole seconds; 0 would wait for ever)
 POOL_SIZE = 4  # connections per process at most: a gevent worker serves many requests at once
 RECONNECT_TIMEOUT = 24 * 3600.0  # the pool keeps trying to reach a server that is down for this long
-SCHEMA_LOCK = 0x64696769  # pg_advisory_xact_lock's key ("digi"): one replica creates the schema
+SCHEMA_LOCK = 0x64696769  # the advisory lock's key ("digi"): one replica at a time makes the schema
 NEWER = "the feedback database has schema version {}, newer than this code knows ({})"
 
 _STATUS_CHECK = ", ".join(f"'{s}'" for s in STATUSES)
@@ -56,7 +56,7 @@ SCHEMA = (
     f" pixels BYTEA NOT NULL CHECK (length(pixels) = {PIXELS}),"
     f" status TEXT NOT NULL DEFAULT '{PENDING}' CHECK (status IN ({_STATUS_CHECK})),"
     " confidence DOUBLE PRECISION CHECK (confidence BETWEEN 0 AND 1))",
-    feedback.INDEX,
+    shared.INDEX,
     "CREATE TABLE digits_schema (version INTEGER NOT NULL)",
 )
 LOG_EVERY = 60.0  # seconds: the pool's same complaint (say, the server is down) is logged once in this long
@@ -72,7 +72,7 @@ class _OneLine(logging.Filter):
         self.last: dict[str, float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        line = record.getMessage().strip().splitlines()[0] if record.getMessage().strip() else ""
+        line = (record.getMessage().strip().splitlines() or [""])[0]
         now = time.monotonic()
         if now - self.last.get(line, -LOG_EVERY) < LOG_EVERY:
             return False
@@ -81,6 +81,7 @@ class _OneLine(logging.Filter):
         return True
 
 
+# On the pool's logger, once, when the backend is first used: every store's pool logs there.
 logging.getLogger("psycopg.pool").addFilter(_OneLine())
 
 _SHOWN = "unnest(%(ids)s::bigint[], %(labels)s::smallint[]) AS shown (id, label)"
@@ -102,7 +103,7 @@ class PostgresStore:
         self._ready = False  # the schema is known to be current (in this process)
 
     def __repr__(self) -> str:
-        return f"PostgresStore({feedback.redacted(self.database)!r})"
+        return f"PostgresStore({shared.redacted(self.database)!r})"
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -162,9 +163,9 @@ class PostgresStore:
         label: int,
         confidence: float | None = None,
     ) -> int:
-        row = feedback.new_row(sample_id, pixels, prediction, model, label, confidence)
+        row = shared.new_row(sample_id, pixels, prediction, model, label, confidence)
         with self._connect() as db:
-            stored = db.execute(feedback.upsert_sql("%s"), row).fetchone()
+            stored = db.execute(shared.upsert_sql("%s"), row).fetchone()
         return int(stored[0])
 
     def samples(
@@ -173,14 +174,14 @@ class PostgresStore:
         order: str = "newest",
         limit: int | None = 60,
         offset: int = 0,
-        confident: float = feedback.CONFIDENT,
+        confident: float = shared.CONFIDENT,
     ) -> list[StoredSample]:
-        feedback.check_page(status, order, limit, offset)
-        query = feedback.page_sql(order, status is not None, lambda name: f"%({name})s")
+        shared.check_page(status, order, limit, offset)
+        query = shared.page_sql(order, status is not None, lambda name: f"%({name})s")
         parameters = {"status": status, "confident": float(confident), "limit": limit, "offset": offset}
         with self._connect() as db:
             rows = db.execute(query, parameters).fetchall()
-        return [feedback._stored_sample(row) for row in rows]
+        return [shared.stored_sample(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         with self._connect() as db:
@@ -188,7 +189,7 @@ class PostgresStore:
         return {**dict.fromkeys(STATUSES, 0), **dict(rows)}
 
     def missing(self, ids: Sequence[int]) -> list[int]:
-        wanted = feedback._id_list(ids)
+        wanted = shared.id_list(ids)
         if not wanted:
             return []
         with self._connect() as db:
@@ -196,8 +197,8 @@ class PostgresStore:
         return sorted(set(wanted) - {row[0] for row in stored})
 
     def set_status(self, ids: Sequence[int], status: str) -> int:
-        feedback._check_status(status)
-        wanted = feedback._id_list(ids)
+        shared.check_status(status)
+        wanted = shared.id_list(ids)
         if not wanted:
             return 0
         with self._connect() as db:
@@ -207,7 +208,7 @@ class PostgresStore:
             ).rowcount
 
     def decide(self, shown: Mapping[int, int], status: str) -> Decided:
-        pairs = feedback.shown_pairs(shown, status)
+        pairs = shared.shown_pairs(shown, status)
         if not pairs:
             return Decided(0, ())
         parameters = {"status": status, "ids": [i for i, _ in pairs], "labels": [label for _, label in pairs]}

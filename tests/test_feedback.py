@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import data, feedback
+from model import data, feedback, feedback_rows
 from tests.support.datasets import empty_feedback_database
 
 
@@ -388,7 +388,7 @@ def clock(monkeypatch) -> None:
         def now(cls, tz=None):
             return start + dt.timedelta(minutes=next(minutes))
 
-    monkeypatch.setattr(feedback, "dt", types.SimpleNamespace(datetime=Clock, UTC=dt.UTC))
+    monkeypatch.setattr(feedback_rows, "dt", types.SimpleNamespace(datetime=Clock, UTC=dt.UTC))
 
 
 @pytest.mark.parametrize("reviewed", ["approved", "rejected"])
