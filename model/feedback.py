@@ -575,6 +575,13 @@ def _review(args: argparse.Namespace) -> int:
     if not is_postgres(args.database) and not args.database.is_file():
         raise data.DataError(args.database, None, "no such feedback database")
     store = open_store(args.database)
+    try:
+        return _review_in(store, args)
+    finally:
+        store.close()  # a PostgreSQL pool's connections and threads
+
+
+def _review_in(store: FeedbackStore | PostgresStore, args: argparse.Namespace) -> int:
     if args.list:
         status = None if args.status == "all" else args.status
         rows = store.samples(status, order=args.order, limit=args.limit)
