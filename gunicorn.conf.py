@@ -17,11 +17,25 @@ monkey.patch_all()
 
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import uuid  # noqa: E402
 
 # Each worker does its own NumPy work; one BLAS thread each keeps workers from fighting over
 # the cores. Set before the app (and so NumPy) is imported, which preload_app does next.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+# GET /metrics adds up every worker's counts (app/prometheus.py): prometheus-client keeps each process's
+# in files in this folder, named before anything imports it (preload_app, below). Unless given one,
+# each run gets a new folder, so no count outlives its server (a restarted container keeps /tmp); the
+# app makes it when it starts (not this file: `gunicorn --print-config` reads it too), and on_exit
+# removes it. A folder of your own must start empty each run.
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+_made_metrics_dir = None
+if not os.environ.get(_METRICS_DIR):
+    _made_metrics_dir = os.path.join(tempfile.gettempdir(), f"digits-metrics-{uuid.uuid4().hex}")
+    os.environ[_METRICS_DIR] = _made_metrics_dir
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 worker_class = "gevent"
@@ -45,3 +59,15 @@ access_log_format = '"%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
 # gunicorn 27's runtime control socket is not used, and the non-root user has no home to put it in.
 control_socket_disable = True
+
+
+def child_exit(server, worker):
+    """A worker has gone: its live gauges no longer count (its counters still do)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_metrics_dir is not None:
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)

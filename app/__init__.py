@@ -24,7 +24,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import api, errors, inputs, pages, ratelimit, review, security
+from app import api, errors, inputs, pages, prometheus, ratelimit, review, security
 from app.models import ModelLoadError, load_models
 from app.settings import DEFAULTS, ROOT, SettingsError, from_environ, secret_keys
 from model import feedback, verifier
@@ -72,6 +72,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     except SettingsError as e:
         raise StartupError(str(e)) from None
     errors.register_error_handlers(app)
+    prometheus.init_app(app)
     security.init_app(app)
     inputs.init_app(app)
     try:

@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from app import cooperative, explain, openapi, ratelimit, samples
+from app import cooperative, explain, openapi, prometheus, ratelimit, samples
 from app.errors import fail
 from app.inputs import body, image_bytes, json_object
 from app.models import Model
@@ -93,6 +93,7 @@ def read_number() -> Response:
     number = reader.read_number(
         model.network, image_bytes(), _limits(), judge=current_app.extensions["digits.verifier"]
     )
+    prometheus.count_readings(model.name, [(d.label, d.confidence) for d in number.digits])
     return jsonify(
         {
             "text": number.text,
@@ -170,7 +171,9 @@ def _limits() -> preprocess.Limits:
 def _read() -> tuple[Model, Reading]:
     """The model the request asks for and what it reads in the request's image."""
     model = _model()
-    return model, read_digit(model.network, image_bytes(), _limits())
+    reading = read_digit(model.network, image_bytes(), _limits())
+    prometheus.count_readings(model.name, [(reading.label, reading.confidence)])
+    return model, reading
 
 
 def _answer(model: Model, reading: Reading) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, g, has_request_context, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.explain import QUERY_VALUES
@@ -166,7 +166,9 @@ def fail(code: str, message: str, headers: Mapping[str, str] | None = None) -> N
 
 
 def error_response(code: str, message: str) -> tuple[Response, int]:
-    """The one JSON error shape every error of the app takes."""
+    """The one JSON error shape every error of the app takes; the code is kept for ``app.prometheus``."""
+    if has_request_context():
+        g.digits_error = code
     return jsonify(error={"code": code, "message": message}), BY_CODE[code].status
 
 

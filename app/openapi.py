@@ -198,6 +198,13 @@ def _paths(app: Flask, names: list[str]) -> dict[str, Any]:
         "description": "The HTML page: a canvas to draw on and the model's answer.",
         "content": {"text/html": {"schema": {"type": "string"}}},
     }
+    metrics = {
+        "description": (
+            "Counts of what the server has answered, in Prometheus' text format (every gunicorn worker's, added "
+            "up); the README lists the metrics. Served unless `DIGITS_METRICS=off`."
+        ),
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
     return {
         "/": _get("page", "The drawing page", "page", page),
         "/predict": {"post": predict},
@@ -222,6 +229,7 @@ def _paths(app: Flask, names: list[str]) -> dict[str, Any]:
             "service",
             {"description": "The OpenAPI 3.0 document of this API.", "content": {JSON: {"schema": document_schema}}},
         ),
+        **({"/metrics": _get("metrics", "Prometheus metrics", "service", metrics)} if app.config["METRICS"] else {}),
     }
 
 

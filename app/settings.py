@@ -77,6 +77,17 @@ def admin_token(raw: str) -> str:
     return raw
 
 
+def on_off(raw: str) -> bool:
+    """``on`` or ``off`` (also ``1``/``0``, ``true``/``false``, ``yes``/``no``), in any case."""
+    value = ON_OFF.get(raw.strip().lower())
+    if value is None:
+        raise ValueError("must be on or off")
+    return value
+
+
+ON_OFF = {"on": True, "1": True, "true": True, "yes": True, "off": False, "0": False, "false": False, "no": False}
+
+
 def key_list(raw: str) -> tuple[str, ...]:
     """Comma-separated secret keys, newest first; spaces around each are dropped.
 
@@ -192,6 +203,14 @@ SETTINGS: tuple[Setting, ...] = (
         1024 * 1024 * 1024,
         positive_int,
         "the feedback database's size cap in bytes; past it feedback answers 503 and reading digits goes on",
+    ),
+    Setting(
+        "METRICS",
+        True,
+        on_off,
+        "`GET /metrics`, the server's counts in Prometheus' text format (the README's table); open on the app's "
+        "port, so behind a proxy keep it from the outside (the nginx template does); `off` leaves it out (404)",
+        default_text="`on`",
     ),
 )
 

@@ -1,10 +1,11 @@
-"""Write the README's tables that come from the code: the API's errors and the app's settings.
+"""Write the README's tables that come from the code: the API's errors, the app's settings and metrics.
 
     python scripts/readme_tables.py           rewrite them in README.md
     python scripts/readme_tables.py --check   exit 1 if README.md differs from what the code says
 
 Each table sits between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->`` in README.md; the
-errors come from ``app.errors.ERRORS`` and the settings from ``app.settings.SETTINGS``, so each
+errors come from ``app.errors.ERRORS``, the settings from ``app.settings.SETTINGS`` and the
+metrics from ``app.prometheus.METRICS``, so each
 fact is written once, in the code. ``tests/test_readme.py`` runs the check.
 """
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from app.errors import ERRORS  # noqa: E402
+from app.prometheus import METRICS  # noqa: E402
 from app.settings import SETTINGS  # noqa: E402
 from model import cli  # noqa: E402
 from model.fileio import atomic_write  # noqa: E402
@@ -44,7 +46,17 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-TABLES: dict[str, Callable[[], str]] = {"errors": errors_table, "settings": settings_table}
+def metrics_table() -> str:
+    """One row per metric of ``GET /metrics``: its type, labels and meaning."""
+    rows = ["| metric | type | labels | meaning |", "| --- | --- | --- | --- |"]
+    rows += [
+        f"| `{m.name}` | {m.kind.__name__.lower()} | {', '.join(f'`{label}`' for label in m.labels)} | {m.meaning} |"
+        for m in METRICS
+    ]
+    return "\n".join(rows)
+
+
+TABLES: dict[str, Callable[[], str]] = {"errors": errors_table, "settings": settings_table, "metrics": metrics_table}
 
 
 def render(readme: str) -> str:

@@ -77,7 +77,8 @@ def gunicorn(
 ) -> Iterator[Server]:
     """The running server; see the module docstring.
 
-    ``env`` adds to (or, for ``DIGITS_FEEDBACK_DB`` and ``DIGITS_RATE_LIMITS``, replaces) the
+    ``env`` adds to (or, for ``DIGITS_FEEDBACK_DB``, ``DIGITS_RATE_LIMITS`` and
+    ``PROMETHEUS_MULTIPROC_DIR``, replaces) the
     environment; ``workers`` overrides the config's count; ``settings_from_caller=False`` leaves the
     caller's ``DIGITS_*`` variables out, so the server runs on the defaults (rate limits off still).
     The access log (one line a request) is dropped; the error log goes to a file, so a chatty server
@@ -86,7 +87,12 @@ def gunicorn(
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="gunicorn-") as scratch:
         base = {k: v for k, v in os.environ.items() if settings_from_caller or not k.startswith("DIGITS_")}
-        own = {"DIGITS_FEEDBACK_DB": str(Path(scratch) / "feedback.sqlite"), "DIGITS_RATE_LIMITS": "off"}
+        own = {
+            "DIGITS_FEEDBACK_DB": str(Path(scratch) / "feedback.sqlite"),
+            "DIGITS_RATE_LIMITS": "off",
+            # /metrics' counts, here rather than in a folder of /tmp that a killed server would leave behind.
+            "PROMETHEUS_MULTIPROC_DIR": str(Path(scratch) / "metrics"),
+        }
         env = {**base, **own, **(env or {})}
         log_path = Path(scratch) / "gunicorn.log"
         command = [sys.executable, "-m", "gunicorn", "-c", str(config), "--bind", f"127.0.0.1:{port}"]
