@@ -5,10 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The browser tests drive Debian's chromium (Playwright never downloads a browser here); the feedback
-# store's tests run a PostgreSQL server from Debian's package in a temporary folder.
+# store's tests run a PostgreSQL server from Debian's package in a temporary folder; the deployment's
+# tests run Debian's nginx with its template, and check compose.yaml with Debian's docker-compose.
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
