@@ -1,6 +1,7 @@
 """Load on a real gunicorn: req/s and latency of /predict next to a trivial endpoint.
 
     python benchmarks/load.py [--connections 32] [--seconds 20] [--warmup 5] [--slow N] [--config FILE]
+                              [--nginx REPLICAS]
 
 Starts ``gunicorn wsgi:app`` as gunicorn.conf.py (or ``--config``) configures it, bound to
 127.0.0.1 on a free port, then for each endpoint keeps ``--connections`` keep-alive connections
@@ -12,7 +13,11 @@ Prints requests per second, p50/p99 latency, non-2xx answers, the workers' CPU t
 (which, unlike the rates, does not move with what else runs on the cores), the ratio of the two
 rates, and each worker's resident memory at start, after a warm-up and after the load.
 ``--config`` runs another configuration side by side with this one (e.g. a copy of an older
-gunicorn.conf.py). Only loopback.
+gunicorn.conf.py). ``--nginx REPLICAS`` then measures the scaled-out deployment the same way, side by
+side: Debian's nginx with the deployment's template (``deploy/nginx/default.conf.template``, its
+per-client budget raised past what one address sends here) in front of REPLICAS gunicorn replicas,
+the same number of workers in all as the direct server (at least one each); its CPU time counts
+nginx's too. Only loopback.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.predict_latency import page_drawing  # noqa: E402
 from model import cli  # noqa: E402
-from scripts import serve  # noqa: E402
+from scripts import nginx, serve  # noqa: E402
 from scripts.slow_clients import trickle  # noqa: E402
 
 CONFIG = serve.CONFIG
@@ -138,10 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="digits")
     parser.add_argument("--slow", type=int, default=0, metavar="N", help="slow clients during the measurement")
     parser.add_argument("--config", type=Path, default=CONFIG, help="the gunicorn configuration (gunicorn.conf.py)")
+    parser.add_argument(
+        "--nginx", type=int, default=0, metavar="REPLICAS", help="also through nginx in front of REPLICAS replicas"
+    )
     args = parser.parse_args(argv)
+    if args.nginx and not nginx.available():
+        parser.error(f"--nginx needs Debian's nginx at {nginx.NGINX} (apt-get install nginx-light)")
 
     png = page_drawing("7", 140)  # what the page sends (static/js/pad.js): near-black strokes on transparent pixels
-    predict = ("POST", f"/predict?model={args.model}", png, {"Content-Type": "image/png"})
+    predict = (
+        f"POST /predict ({args.model})",
+        "POST",
+        f"/predict?model={args.model}",
+        png,
+        {"Content-Type": "image/png"},
+    )
     settings = serve.configured(args.config)
     # One client address, far over any visitor's budget: the rate limits are not what is measured.
     with serve.gunicorn(config=args.config, env={"DIGITS_RATE_LIMITS": "off"}) as server:
@@ -150,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         # A worker's first requests grow it once (allocator arenas for its threads, NumPy and
         # Pillow buffers); the warm-up keeps that out of the before/after comparison, which
         # looks for growth under sustained load.
-        hammer(port, *predict, args.connections, args.warmup)
+        hammer(port, *predict[1:], args.connections, args.warmup)
         before = worker_rss(master.pid)
         threads = f" x {settings['threads']} threads" if settings["worker_class"] == "gthread" else ""
         print(
@@ -159,25 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.warmup:g} s of warm-up" + (f", {args.slow} slow clients throughout" if args.slow else "")
         )
         with slow_clients(port, args.slow) as held:
-            rows = []
-            for name, method, path, body, headers in [
-                ("GET /healthz", "GET", "/healthz", None, {}),
-                (f"POST /predict ({args.model})", *predict),
-            ]:
-                cpu = workers_cpu(list(before))
-                latencies, statuses, elapsed = hammer(port, method, path, body, headers, args.connections, args.seconds)
-                # The workers' CPU time per request does not depend on how much of the shared
-                # cores the load generator and the machine's neighbours leave them.
-                cpu_ms = (workers_cpu(list(before)) - cpu) * 1000 / max(1, len(statuses))
-                bad = int(np.sum((statuses < 200) | (statuses >= 300)))
-                rate = len(statuses) / elapsed
-                p50, p99 = np.percentile(latencies, [50, 99])
-                rows.append((name, rate, p50, p99, len(statuses), bad, cpu_ms))
+            rows = measure(port, list(before), predict, args.connections, args.seconds)
         after = worker_rss(master.pid)
 
-    print(f"{'endpoint':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}{'CPU ms/req':>12}")
-    for name, rate, p50, p99, count, bad, cpu_ms in rows:
-        print(f"{name:<26}{rate:9.0f}{p50:9.1f}{p99:9.1f}{count:10d}{bad:9d}{cpu_ms:12.2f}")
+    print_rows(rows)
     print(f"/predict rate / /healthz rate: {rows[1][1] / rows[0][1]:.2f}")
     for kind, record in held.items():
         print(f"slow {kind}: {record.describe()}")
@@ -187,7 +188,59 @@ def main(argv: list[str] | None = None) -> int:
             f"worker {pid}: RSS {started.get(pid, 0) / 1024:.1f} MiB at start, {before[pid] / 1024:.1f} MiB "
             f"after warm-up, {after.get(pid, 0) / 1024:.1f} MiB after the load ({grown:+.1%})"
         )
-    return 1 if any(row[5] for row in rows) else 0
+    bad = any(row[5] for row in rows)
+    if args.nginx:
+        scaled = through_nginx(args, predict, int(settings["workers"]))
+        print_rows(scaled)
+        for (name, rate, *_), (_, scaled_rate, *_) in zip(rows, scaled, strict=True):
+            print(f"{name}: through nginx / direct: {scaled_rate / rate:.2f}")
+        bad = bad or any(row[5] for row in scaled)
+    return 1 if bad else 0
+
+
+Row = tuple[str, float, float, float, int, int, float]
+
+
+def measure(port: int, pids: list[int], predict: tuple, connections: int, seconds: float) -> list[Row]:
+    """``GET /healthz`` then ``predict`` on ``port``, each for ``seconds``: (name, req/s, p50 ms, p99 ms,
+    requests, non-2xx, CPU ms per request of the processes ``pids``)."""
+    rows = []
+    for name, method, path, body, headers in [("GET /healthz", "GET", "/healthz", None, {}), predict]:
+        cpu = workers_cpu(pids)
+        latencies, statuses, elapsed = hammer(port, method, path, body, headers, connections, seconds)
+        # The workers' CPU time per request does not depend on how much of the shared
+        # cores the load generator and the machine's neighbours leave them.
+        cpu_ms = (workers_cpu(pids) - cpu) * 1000 / max(1, len(statuses))
+        bad = int(np.sum((statuses < 200) | (statuses >= 300)))
+        p50, p99 = np.percentile(latencies, [50, 99])
+        rows.append((name, len(statuses) / elapsed, p50, p99, len(statuses), bad, cpu_ms))
+    return rows
+
+
+def print_rows(rows: list[Row]) -> None:
+    print(f"{'endpoint':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}{'CPU ms/req':>12}")
+    for name, rate, p50, p99, count, bad, cpu_ms in rows:
+        print(f"{name:<26}{rate:9.0f}{p50:9.1f}{p99:9.1f}{count:10d}{bad:9d}{cpu_ms:12.2f}")
+
+
+def through_nginx(args: argparse.Namespace, predict: tuple, workers: int) -> list[Row]:
+    """The same measurement through nginx in front of ``args.nginx`` replicas sharing ``workers``."""
+    each = max(1, workers // args.nginx)
+    env = {"DIGITS_RATE_LIMITS": "off", "DIGITS_TRUSTED_PROXIES": "1"}
+    with contextlib.ExitStack() as stack:
+        replicas = [
+            stack.enter_context(serve.gunicorn(config=args.config, env=env, workers=each)) for _ in range(args.nginx)
+        ]
+        front = stack.enter_context(nginx.running([f"127.0.0.1:{r.port}" for r in replicas]))
+        pids = [pid for r in replicas for pid in wait_for_workers(r.process.pid, each)]
+        pids += list(worker_rss(front.process.pid))  # nginx's worker
+        port = int(front.url.rsplit(":", 1)[1])
+        hammer(port, *predict[1:], args.connections, args.warmup)
+        print(
+            f"\nnginx on {front.url} in front of {args.nginx} replicas of {each} "
+            f"{serve.configured(args.config)['worker_class']} worker(s) each; the same load"
+        )
+        return measure(port, pids, predict, args.connections, args.seconds)
 
 
 if __name__ == "__main__":

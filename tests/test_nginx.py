@@ -27,8 +27,8 @@ from app.errors import BY_CODE
 from scripts import nginx
 from tests.support.canvas import drawn_digit
 from tests.support.postgres import PostgresServer
+from tests.support.scrape import parse
 from tests.support.server import Server, gunicorn
-from tests.test_prometheus import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "a-secret-key-both-replicas-share"

@@ -14,23 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import create_app, prometheus
 from tests.support.canvas import drawn_digit, strokes
 from tests.support.requests import post_raw
+from tests.support.scrape import Series, parse, value
 from tests.support.server import gunicorn
-
-Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def parse(text: str) -> Series:
-    """Every sample of a scrape, by name and labels."""
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(series: Series, name: str, **labels: str) -> float:
-    """A sample's value; 0 for one never counted (Prometheus leaves it out)."""
-    return series.get((name, frozenset(labels.items())), 0.0)
 
 
 def scrape(client) -> Series:
