@@ -1,9 +1,10 @@
 """Debian's PostgreSQL for the tests and benchmarks: a real server, in a temporary folder, on loopback.
 
-``running_postgres()`` makes a cluster with ``initdb`` (trust authentication, no fsync: a test's
-data need not survive a crash), starts it with ``pg_ctl`` on a free 127.0.0.1 port and stops it
-and removes the folder when the block ends. PostgreSQL refuses to run as root, so as root every
-command runs as the package's ``postgres`` user (``runuser``), and the folder is given to it.
+``running_postgres()`` makes a cluster with ``initdb`` (trust authentication, but for one role that
+must give its password, ``PASSWORD_ROLE``; no fsync: a test's data need not survive a crash),
+starts it with ``pg_ctl`` on a free 127.0.0.1 port and stops it and removes the folder when the
+block ends. PostgreSQL refuses to run as root, so as root every command runs as the package's
+``postgres`` user (``runuser``), and the folder is given to it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from pathlib import Path
 from scripts.serve import free_port
 
 USER = "postgres"  # the package's user, who runs the server, and the cluster's superuser
+# The one role that must give a password (scram-sha-256), for the tests of real credentials; every
+# other connection is trusted.
+PASSWORD_ROLE = "digits_app"
+PASSWORD = "the-right-password"
 
 
 def bin_dir() -> Path | None:
@@ -41,6 +46,10 @@ class PostgresServer:
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
+
+    def password_url(self, password: str = PASSWORD, database: str = "postgres") -> str:
+        """The URL of ``database`` as ``PASSWORD_ROLE``, which must give its password (``PASSWORD``)."""
+        return f"postgresql://{PASSWORD_ROLE}:{password}@127.0.0.1:{self.port}/{database}"
 
     def new_database(self) -> str:
         """Create an empty database of its own for one test; its URL."""
@@ -84,8 +93,12 @@ def running_postgres() -> Iterator[PostgresServer]:
             user = pwd.getpwnam(USER)
             os.chown(folder, user.pw_uid, user.pw_gid)
         _run([binaries / "initdb", "-D", folder / "data", "-U", USER, "-A", "trust", "-E", "UTF8", "--no-sync"])
+        hba = folder / "data" / "pg_hba.conf"
+        # Rewritten in place, so it keeps its owner; the first line that matches a connection decides.
+        hba.write_text(f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
         server = PostgresServer(folder, free_port(), binaries)
         server.start()
+        server.psql(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}'")
         try:
             yield server
         finally:

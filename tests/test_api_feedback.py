@@ -431,9 +431,20 @@ def test_postgresql_going_away_and_coming_back_while_serving(tmp_path):
     assert "Traceback" not in log, log[-3000:]
 
 
-def test_credentials_postgresql_refuses_are_one_line_in_the_log_and_a_503(postgres, caplog):
-    stranger = f"postgresql://nobody@127.0.0.1:{postgres.port}/postgres"  # a role the server does not have
-    app = create_app({"TESTING": True, "FEEDBACK_DB": stranger})
+REFUSED = {
+    # a password the server's scram-sha-256 check rejects, for the one role that must give one
+    "wrong password": (
+        lambda pg: pg.password_url("not-the-password"),
+        'password authentication failed for user "digits_app"',
+    ),
+    "unknown role": (lambda pg: f"postgresql://nobody@127.0.0.1:{pg.port}/postgres", 'role "nobody" does not exist'),
+}
+
+
+@pytest.mark.parametrize("how", list(REFUSED))
+def test_credentials_postgresql_refuses_are_one_line_in_the_log_and_a_503(postgres, caplog, how):
+    url, reason = REFUSED[how]
+    app = create_app({"TESTING": True, "FEEDBACK_DB": url(postgres)})
     client = app.test_client()
     for _ in range(3):
         answer = predict(client, "7")
@@ -442,7 +453,21 @@ def test_credentials_postgresql_refuses_are_one_line_in_the_log_and_a_503(postgr
         assert time.monotonic() - start < POOL_TIMEOUT + 1
         assert response.status_code == 503
         assert response.get_json()["error"]["code"] == "feedback_unavailable"
+        assert "not-the-password" not in response.get_data(as_text=True)
     app.extensions["digits.feedback"].close()
     logged = [r.getMessage() for r in caplog.records if r.name == "psycopg.pool"]
     assert len(logged) == 1, logged
-    assert 'role "nobody" does not exist' in logged[0] and "\n" not in logged[0]
+    assert reason in logged[0] and "\n" not in logged[0]
+    assert "not-the-password" not in logged[0]
+
+
+def test_the_right_password_stores_feedback(postgres):
+    database = postgres.new_database().rsplit("/", 1)[1]
+    postgres.psql(f"GRANT ALL ON DATABASE {database} TO digits_app; ALTER DATABASE {database} OWNER TO digits_app")
+    app = create_app({"TESTING": True, "FEEDBACK_DB": postgres.password_url(database=database)})
+    client = app.test_client()
+    answer = predict(client, "7")
+    response = client.post("/api/feedback", json={"sample": answer["sample"], "label": 7})
+    app.extensions["digits.feedback"].close()
+    assert response.status_code == 201 and response.get_json()["stored"] is True
+    assert postgres.psql("SELECT label FROM samples", database) == "7"
