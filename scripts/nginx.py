@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.serve import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx" / "default.conf.template"
 VARIABLES = (
@@ -74,12 +76,6 @@ class Nginx:
         return (self.folder / "error.log").read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running(
     replicas: Sequence[str], *, rate: str = "10000r/s", burst: int = 10000, static_root: Path = ROOT / "static"
@@ -90,7 +86,7 @@ def running(
     try:
         # Run as root, nginx's workers are `nobody`: they must reach the folder for their buffers.
         folder.chmod(0o755)
-        port = _free_port()
+        port = free_port()
         servers = " ".join(f"server {replica} max_fails=1 fail_timeout=5s;" for replica in replicas)
         values = {
             "DIGITS_LISTEN": f"127.0.0.1:{port}",

@@ -21,6 +21,8 @@ from app import create_app, samples
 from model.feedback import FeedbackError, FeedbackStore
 from model.feedback_postgres import POOL_TIMEOUT
 from model.shape import PIXELS, SIDE
+from scripts import feedback_client
+from scripts.feedback_client import Token, send_feedback
 from tests.support.canvas import drawn_digit, render_like_canvas
 from tests.support.postgres import running_postgres
 from tests.support.server import free_port, gunicorn
@@ -311,31 +313,9 @@ def test_an_unwritable_database_is_a_clear_503_and_prediction_goes_on(tmp_path, 
 WORKERS, PER_WORKER = 8, 200
 
 
-def signed_tokens(n: int, seed: int = 0) -> list[tuple[str, str, int]]:
+def signed_tokens(n: int, seed: int = 0) -> list[Token]:
     """``n`` sample tokens signed with KEY, as (token, sample_id, the label to give)."""
-    rng = np.random.default_rng(seed)
-    tokens = []
-    for k in range(n):
-        sample = samples.new_sample(rng.random(PIXELS), int(k % 10), "digits")
-        tokens.append((samples.sign(sample, [KEY]), sample.sample_id, int(rng.integers(10))))
-    return tokens
-
-
-def send_feedback(server_url: str, batch: list[tuple[str, str, int]]) -> list[int]:
-    """POST each of ``batch``'s tokens with its label over one keep-alive connection; the statuses."""
-    url = urlsplit(server_url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
-    statuses = []
-    try:
-        for token, _, label in batch:
-            body = json.dumps({"sample": token, "label": label})
-            connection.request("POST", "/api/feedback", body, {"Content-Type": "application/json"})
-            response = connection.getresponse()
-            response.read()
-            statuses.append(response.status)
-    finally:
-        connection.close()
-    return statuses
+    return feedback_client.signed_tokens(n, KEY, seed)
 
 
 def test_concurrent_feedback_from_many_workers_loses_nothing():
