@@ -28,7 +28,7 @@ from scripts import nginx
 from tests.support.canvas import drawn_digit
 from tests.support.postgres import PostgresServer
 from tests.support.scrape import parse
-from tests.support.server import Server, gunicorn
+from tests.support.server import Server, configured, gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "a-secret-key-both-replicas-share"
@@ -378,3 +378,11 @@ def test_rendering_leaves_nginx_variables_alone_and_names_a_missing_value():
     assert all(f"<{name}>" in rendered for name in nginx.VARIABLES)
     with pytest.raises(KeyError, match="DIGITS_LIMIT_RATE"):
         nginx.render({k: v for k, v in values.items() if k != "DIGITS_LIMIT_RATE"})
+
+
+def test_nginx_lets_go_of_idle_replica_connections_before_gunicorn_does():
+    """A request sent on a connection gunicorn is closing that moment would be lost (a POST is not
+    retried): nginx's idle upstream connections must close first."""
+    upstream = re.search(r"upstream digits_app \{(.*?)\n\}", nginx.TEMPLATE.read_text(), re.DOTALL)[1]
+    nginx_idle = int(re.search(r"keepalive_timeout (\d+)s;", upstream)[1])
+    assert nginx_idle < float(configured()["keepalive"])
