@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import errors, review, samples
+from app import errors, prometheus, review, samples
 from model.feedback import FeedbackStore
 from scripts.hostile_corpus import (
     ADMIN_TOKEN,
@@ -82,6 +82,8 @@ OWN_CSRF_FIELD = re.compile(rb'name="csrf" value="[^"]*"')
 
 # Names the server's stack would give a file or folder of its own outside its TMPDIR (anything
 # made with Python's tempfile goes to TMPDIR, which is checked whole).
+# How many files a worker may hold open in its /metrics folder: one per kind of metric it counts.
+METRIC_FILE_KINDS = {m.kind for m in prometheus.METRICS}
 SERVER_TEMP_NAME = re.compile(r"wgunicorn-|gunicorn|werkzeug|flask|digits|pil|pillow", re.I)
 
 
@@ -126,6 +128,7 @@ class Served:
     server: Server
     port: int
     tmpdir: Path  # the server's TMPDIR
+    metrics: Path  # the server's PROMETHEUS_MULTIPROC_DIR
     first_workers: set[int]
     workers: set[int]  # as of the last case
     baseline_files: set[str]
@@ -143,6 +146,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmpdir = tmp_path_factory.mktemp("server-tmp")
+    metrics = tmp_path_factory.mktemp("server-metrics")
     temp_before = temp_entries()
     stack = contextlib.ExitStack()
     try:
@@ -150,6 +154,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             "TMPDIR": str(tmpdir),
             "DIGITS_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT),
             "DIGITS_RATE_LIMITS": RATE_LIMITS,
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics),
             **server_env(SECRET_KEYS, ADMIN_TOKEN),
         }
         server = stack.enter_context(gunicorn(env=env, workers=2))
@@ -162,7 +167,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         time.sleep(0.3)
         baseline = set().union(*(open_files(w) for w in workers))
         port = int(server.url.rsplit(":", 1)[1])
-        yield Served(server, port, tmpdir, set(workers), set(workers), baseline, stack, temp_before, stored)
+        yield Served(server, port, tmpdir, metrics, set(workers), set(workers), baseline, stack, temp_before, stored)
     finally:
         stack.close()
 
@@ -196,12 +201,25 @@ def healthz(server: Server) -> int:
         connection.close()
 
 
+def metrics_files(served: Served, pid: int, files: set[str]) -> set[str]:
+    """Of ``files``, the worker's own /metrics files: prometheus-client opens one per kind of metric
+    (``counter_PID.db``, ``histogram_PID.db``, ...) when the worker first counts one, and keeps it
+    open for the worker's life, so they are not leaks however many requests the worker serves."""
+    return {f for f in files if Path(f).parent == served.metrics.resolve() and re.fullmatch(rf"[a-z_]+_{pid}\.db", Path(f).name)}
+
+
 def leaked_files(served: Served, workers: set[int]) -> set[str]:
-    """Files the workers hold open that they did not hold before the first case (waits a little,
-    as a worker may still be closing a request that the client has already seen answered)."""
+    """Files the workers hold open that they did not hold before the first case, other than their
+    metrics files (waits a little, as a worker may still be closing a request that the client has
+    already seen answered)."""
     leaked: set[str] = set()
     for _ in range(20):
-        leaked = set().union(*(open_files(w) for w in workers)) - served.baseline_files
+        leaked = set()
+        for worker in workers:
+            files = open_files(worker)
+            metrics = metrics_files(served, worker, files)
+            assert len(metrics) <= len(METRIC_FILE_KINDS), f"worker {worker} holds {sorted(metrics)}"
+            leaked |= files - metrics - served.baseline_files
         if not leaked:
             break
         time.sleep(0.1)
