@@ -205,7 +205,8 @@ def metrics_files(served: Served, pid: int, files: set[str]) -> set[str]:
     """Of ``files``, the worker's own /metrics files: prometheus-client opens one per kind of metric
     (``counter_PID.db``, ``histogram_PID.db``, ...) when the worker first counts one, and keeps it
     open for the worker's life, so they are not leaks however many requests the worker serves."""
-    return {f for f in files if Path(f).parent == served.metrics.resolve() and re.fullmatch(rf"[a-z_]+_{pid}\.db", Path(f).name)}
+    folder = served.metrics.resolve()
+    return {f for f in files if Path(f).parent == folder and re.fullmatch(rf"[a-z_]+_{pid}\.db", Path(f).name)}
 
 
 def leaked_files(served: Served, workers: set[int]) -> set[str]:
