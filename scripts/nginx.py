@@ -78,14 +78,21 @@ class Nginx:
 
 @contextlib.contextmanager
 def running(
-    replicas: Sequence[str], *, rate: str = "10000r/s", burst: int = 10000, static_root: Path = ROOT / "static"
+    replicas: Sequence[str], *, rate: str = "10000r/s", burst: int = 10000, static: Path = ROOT / "static"
 ) -> Iterator[Nginx]:
     """nginx on 127.0.0.1 in front of ``replicas`` (``host:port`` each), with a per-client budget of
-    ``rate`` and ``burst`` (by default more than a benchmark sends); see the module docstring."""
+    ``rate`` and ``burst`` (by default more than a benchmark sends), serving a copy of ``static``;
+    see the module docstring."""
     folder = Path(tempfile.mkdtemp(prefix="nginx-"))
     try:
-        # Run as root, nginx's workers are `nobody`: they must reach the folder for their buffers.
+        # Run as root, nginx's workers are `nobody`: they must reach the folder for their buffers, and
+        # the static files, which they read from a copy here (a checkout may lie in a folder that only
+        # its owner can enter, as a fresh `mktemp -d` clone does).
         folder.chmod(0o755)
+        static_root = folder / "static"
+        shutil.copytree(static, static_root)
+        for path in (static_root, *static_root.rglob("*")):
+            path.chmod(0o755 if path.is_dir() else 0o644)
         port = free_port()
         servers = " ".join(f"server {replica} max_fails=1 fail_timeout=5s;" for replica in replicas)
         values = {
