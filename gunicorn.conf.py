@@ -30,12 +30,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 # in files in this folder, named before anything imports it (preload_app, below). Unless given one,
 # each run gets a new folder, so no count outlives its server (a restarted container keeps /tmp); the
 # app makes it when it starts (not this file: `gunicorn --print-config` reads it too), and on_exit
-# removes it. A folder of your own must start empty each run.
+# removes it. A folder of your own must start empty each run. Which folder this server made is kept in
+# the environment too: a HUP makes gunicorn read this file again, when the folder is already set.
 _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-_made_metrics_dir = None
+_MADE_METRICS_DIR = "GUNICORN_DIGITS_MADE_METRICS_DIR"
 if not os.environ.get(_METRICS_DIR):
-    _made_metrics_dir = os.path.join(tempfile.gettempdir(), f"digits-metrics-{uuid.uuid4().hex}")
-    os.environ[_METRICS_DIR] = _made_metrics_dir
+    os.environ[_METRICS_DIR] = os.environ[_MADE_METRICS_DIR] = os.path.join(
+        tempfile.gettempdir(), f"digits-metrics-{uuid.uuid4().hex}"
+    )
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 worker_class = "gevent"
@@ -69,5 +71,7 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    if _made_metrics_dir is not None:
-        shutil.rmtree(_made_metrics_dir, ignore_errors=True)
+    """The server stops: the metrics folder it made goes with it."""
+    made = os.environ.get(_MADE_METRICS_DIR)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask
 
-from app import errors, ratelimit
+from app import errors, prometheus, ratelimit
 from app.explain import DECIMALS, QUERY_VALUES, TOP_UNITS
 from app.inputs import IMAGE_TYPES
 from app.settings import ROOT
@@ -229,7 +229,11 @@ def _paths(app: Flask, names: list[str]) -> dict[str, Any]:
             "service",
             {"description": "The OpenAPI 3.0 document of this API.", "content": {JSON: {"schema": document_schema}}},
         ),
-        **({"/metrics": _get("metrics", "Prometheus metrics", "service", metrics)} if app.config["METRICS"] else {}),
+        **(
+            {prometheus.PATH: _get("metrics", "Prometheus metrics", "service", metrics)}
+            if app.config["METRICS"]
+            else {}
+        ),
     }
 
 

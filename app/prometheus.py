@@ -34,6 +34,8 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 @dataclass(frozen=True)
 class Metric:
+    """One metric: its name, its prometheus-client kind, its labels' names and what it counts."""
+
     name: str
     kind: type[Counter] | type[Histogram] | type[Gauge]
     labels: tuple[str, ...]
@@ -116,11 +118,13 @@ def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROCESS_DIR))
 
 
+PATH = "/metrics"
 bp = Blueprint("metrics", __name__)
 
 
-@bp.get("/metrics")
+@bp.get(PATH)
 def metrics() -> Response:
+    """Every metric with its current values, in Prometheus' text format."""
     if multiprocess():
         # Every worker's files, added up; made for each scrape, as prometheus-client's guide says.
         registry = CollectorRegistry()
@@ -153,7 +157,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def count_request(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-        if endpoint == "/metrics":
+        if endpoint == PATH:
             return response
         counts.requests.labels(endpoint, str(response.status_code)).inc()
         started = g.get("digits_started")
@@ -161,7 +165,7 @@ def init_app(app: Flask) -> None:
             counts.seconds.labels(endpoint).observe(time.perf_counter() - started)
         if response.status_code == 429:
             counts.rate_limited.labels(endpoint).inc()
-        if endpoint == "/api/feedback":
+        if endpoint == "/api/feedback" and request.method == "POST":  # not a CORS preflight's OPTIONS
             stored = response.status_code == 201
             counts.feedback.labels("stored" if stored else g.get("digits_error") or str(response.status_code)).inc()
         return response

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -100,7 +103,10 @@ def test_feedback_is_counted_by_result(tmp_path):
     ]
     for body, status in sent:
         assert client.post("/api/feedback", json=body).status_code == status
+    preflight = client.options("/api/feedback")  # a browser's question, not feedback
+    assert preflight.status_code == 200 and "POST" in preflight.headers["Allow"]
     series = scrape(client)
+    assert sum(count for (name, _), count in series.items() if name == "digits_feedback_total") == len(sent)
     assert value(series, "digits_feedback_total", result="stored") == 1
     assert value(series, "digits_feedback_total", result="invalid_sample") == 1
     assert value(series, "digits_feedback_total", result="invalid_label") == 1
@@ -202,13 +208,29 @@ def test_two_gunicorn_workers_count_into_one_scrape_exactly(tmp_path):
         assert all(value(series, "digits_model_info", **dict(labels)) == 1 for labels in infos)
 
 
-def test_gunicorn_makes_its_own_metrics_folder_and_removes_it_on_exit(tmp_path):
+def _workers(master: int) -> set[int]:
+    return set(map(int, Path(f"/proc/{master}/task/{master}/children").read_text().split()))
+
+
+@pytest.mark.parametrize("reloaded", [False, True], ids=["run", "reloaded_by_hup"])
+def test_gunicorn_makes_its_own_metrics_folder_and_removes_it_on_exit(tmp_path, reloaded):
     made = Path(tmp_path / "tmp")
     made.mkdir()
     with gunicorn({"PROMETHEUS_MULTIPROC_DIR": "", "TMPDIR": str(made)}, workers=2) as server:
         assert _post(server.url + "/predict", drawn_digit("1"), "image/png")[0] == 200
         [folder] = made.glob("digits-metrics-*")
         assert list(folder.glob("counter_*.db"))
+        if reloaded:  # gunicorn reads its config file again, and replaces its workers
+            before = _workers(server.process.pid)
+            os.kill(server.process.pid, signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            while len(after := _workers(server.process.pid) - before) < 2:
+                assert time.monotonic() < deadline, f"workers {sorted(before)}, then {sorted(after)}"
+                time.sleep(0.1)
+            assert _post(server.url + "/predict", drawn_digit("1"), "image/png")[0] == 200
+            assert list(made.glob("digits-metrics-*")) == [folder]
         status, text = _get(server.url + "/metrics")
-        assert status == 200 and value(parse(text), "digits_predictions_total", model="digits", label="1") == 1
+        readings = 1 + reloaded
+        assert status == 200
+        assert value(parse(text), "digits_predictions_total", model="digits", label="1") == readings
     assert not list(made.glob("digits-metrics-*"))
