@@ -142,11 +142,45 @@ def test_static_files_come_from_nginx_with_cache_headers(deployed):
     assert [served(counted(replica)) for replica in deployed.replicas] == before
 
 
-def test_metrics_are_not_passed_to_the_outside(deployed):
-    status, headers, body = request(deployed.front.url, "GET", "/metrics")
-    assert status == 404
+def raw_get(base: str, target: str) -> tuple[int, dict[str, str], bytes]:
+    """A GET of ``target`` exactly as written in the request line (no client library tidies it)."""
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers, body
+
+
+# Ways of writing /metrics that the app would route to it, and near misses that it would not.
+METRICS_PATHS = [
+    "/metrics",
+    "/metrics?name=digits_predictions_total",
+    "//metrics",
+    "/./metrics",
+    "/static/../metrics",
+    "/%6detrics",
+    "/%6Detrics",
+    "/metric%73",
+    "/%2Fmetrics",
+    "http://digits.example/metrics",
+    "/metrics/",
+    "/METRICS",
+    "/metrics;x",
+]
+
+
+@pytest.mark.parametrize("target", METRICS_PATHS)
+def test_metrics_are_not_passed_to_the_outside(deployed, target):
+    status, headers, body = raw_get(deployed.front.url, target)
+    assert status == 404, body[:300]
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body)["error"]["code"] == "not_found"
+    assert b"digits_" not in body
     assert request(deployed.replicas[0].url, "GET", "/metrics")[0] == 200
 
 
@@ -197,6 +231,16 @@ def test_one_budget_per_client_across_the_replicas(postgres):
             served(counted(replica), "/healthz") - b for replica, b in zip(running.replicas, before, strict=True)
         ]
         assert sum(reached) == len(ok) and min(reached) >= 1
+        # The refusals are in the access log only: nginx's error-log line for each would name the client.
+        assert "client:" not in running.front.error_log()
+
+
+def _dead(pid: int) -> bool:
+    """Whether the process has exited (gone, or a zombie its parent has not yet reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
 
 
 def _processes(master: int) -> list[int]:
@@ -225,17 +269,21 @@ def test_a_replica_killed_under_load_costs_only_the_requests_it_held(postgres):
             jobs = [pool.submit(load) for _ in range(threads)]
             time.sleep(2.0)
             killed_at = time.monotonic()
-            for pid in _processes(victim.process.pid):
+            processes = _processes(victim.process.pid)
+            for pid in processes:
                 os.kill(pid, signal.SIGKILL)
+            while not all(_dead(pid) for pid in processes):
+                time.sleep(0.005)
+            dead_at = time.monotonic()  # from here on, nothing of the replica is left to answer
             for job in jobs:
                 job.result()
         victim.process.wait(timeout=10)
         failed = [r for r in results if r[2] != 200]
-        after = [r for r in results if r[0] > killed_at + 0.05]
+        after = [r for r in results if r[0] > dead_at]
         assert len(results) > 100 and len(after) > 50
-        # At most what was in flight when it died (one request per thread), and nothing begun after.
+        # At most what was in flight while it died (one request per thread), and nothing begun after.
         assert len(failed) <= threads, failed
-        assert all(began <= killed_at + 0.05 and end >= killed_at for began, end, _ in failed), (killed_at, failed)
+        assert all(began <= dead_at and end >= killed_at for began, end, _ in failed), (killed_at, dead_at, failed)
         assert all(status == 200 for _, _, status in after)
 
 
@@ -251,15 +299,14 @@ def test_slow_clients_stop_at_nginx_and_never_reach_a_replica(deployed):
         else:  # the headers themselves a byte a second
             s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Slow: ")
             headers.append(s)
+    readings = 8
     try:
-        latencies = []
-        for _ in range(8):
+        for _ in range(readings):
             began = time.monotonic()
             for s in headers + bodies:
                 with contextlib.suppress(OSError):  # one nginx has closed
                     s.send(b"a")
-            assert read(deployed.front.url)["label"] == 1
-            latencies.append(time.monotonic() - began)
+            assert read(deployed.front.url)["label"] == 1  # a quick client is served meanwhile
             time.sleep(max(0.0, 1 - (time.monotonic() - began)))
         # 8 s in: nginx has closed every connection whose headers took more than its 5 s, and still holds
         # (and has not answered) every one whose body is still coming.
@@ -269,10 +316,9 @@ def test_slow_clients_stop_at_nginx_and_never_reach_a_replica(deployed):
     finally:
         for s in headers + bodies:
             s.close()
-    assert max(latencies) < 1.0, latencies
     after = [served(counted(replica)) for replica in deployed.replicas]
     # The replicas answered the quick client's readings, and nothing of the 256.
-    assert sum(after) - sum(before) == len(latencies)
+    assert sum(after) - sum(before) == readings
 
 
 def _closed_by_peer(s: socket.socket) -> bool:
@@ -331,7 +377,7 @@ def test_the_compose_file_is_valid_and_wires_the_parts_together():
     assert app["depends_on"]["db"]["condition"] == "service_healthy"
     assert front["depends_on"]["app"]["condition"] == "service_healthy"
     assert front["image"].startswith("nginx:") and db["image"].startswith("postgres:")
-    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    assert "pg_isready -h 127.0.0.1" in " ".join(db["healthcheck"]["test"])  # over TCP, not the socket
     assert any(v.startswith("feedback:/var/lib/postgresql/data") for v in db["volumes"])
     assert "feedback" in config["volumes"]
     template = f"{nginx.TEMPLATE}:/etc/nginx/templates/default.conf.template:ro"
