@@ -432,3 +432,13 @@ def test_nginx_lets_go_of_idle_replica_connections_before_gunicorn_does():
     upstream = re.search(r"upstream digits_app \{(.*?)\n\}", nginx.TEMPLATE.read_text(), re.DOTALL)[1]
     nginx_idle = int(re.search(r"keepalive_timeout (\d+)s;", upstream)[1])
     assert nginx_idle < float(configured()["keepalive"])
+
+
+def test_nginx_answers_only_the_apps_error_codes_with_their_statuses():
+    """The JSON that nginx answers itself uses codes app/errors.py declares, each with its status."""
+    answers = re.findall(r"return (\d{3}) '(\{.*\})';", nginx.TEMPLATE.read_text())
+    assert len(answers) == 3
+    for status, body in answers:
+        error = json.loads(body)["error"]
+        assert set(error) == {"code", "message"} and error["message"]
+        assert BY_CODE[error["code"]].status == int(status)
