@@ -60,7 +60,7 @@ from scripts.hostile_corpus import (
     send,
     server_env,
 )
-from tests.support.server import Server, gunicorn
+from tests.support.server import Server, children, gunicorn
 
 HOST = "127.0.0.1"
 CASES = corpus(SECRET_KEYS, ADMIN_TOKEN, SAMPLE_MAX_AGE)
@@ -80,25 +80,11 @@ CODES = {e.status: set(errors.codes(e.status)) for e in errors.ERRORS if e.statu
 # The review page's forms carry its session's CSRF token, which the case may have sent itself.
 OWN_CSRF_FIELD = re.compile(rb'name="csrf" value="[^"]*"')
 
-# Names the server's stack would give a file or folder of its own outside its TMPDIR (anything
-# made with Python's tempfile goes to TMPDIR, which is checked whole).
 # How many files a worker may hold open in its /metrics folder: one per kind of metric it counts.
 METRIC_FILE_KINDS = {m.kind for m in prometheus.METRICS}
+# Names the server's stack would give a file or folder of its own outside its TMPDIR (anything
+# made with Python's tempfile goes to TMPDIR, which is checked whole).
 SERVER_TEMP_NAME = re.compile(r"wgunicorn-|gunicorn|werkzeug|flask|digits|pil|pillow", re.I)
-
-
-def children(pid: int) -> set[int]:
-    """The PIDs whose parent is ``pid`` (from /proc/*/status)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            status = Path(f"/proc/{entry}/status").read_text()
-            ppid = re.search(r"^PPid:\s+(\d+)", status, re.M)
-            if ppid and int(ppid[1]) == pid:
-                found.add(int(entry))
-    return found
 
 
 def open_files(pid: int) -> set[str]:

@@ -25,10 +25,11 @@ import yaml
 
 from app.errors import BY_CODE
 from scripts import nginx
+from scripts.hostile_corpus import Case, send
 from tests.support.canvas import drawn_digit
 from tests.support.postgres import PostgresServer
 from tests.support.scrape import parse
-from tests.support.server import Server, configured, gunicorn
+from tests.support.server import Server, children, configured, gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "a-secret-key-both-replicas-share"
@@ -142,20 +143,6 @@ def test_static_files_come_from_nginx_with_cache_headers(deployed):
     assert [served(counted(replica)) for replica in deployed.replicas] == before
 
 
-def raw_get(base: str, target: str) -> tuple[int, dict[str, str], bytes]:
-    """A GET of ``target`` exactly as written in the request line (no client library tidies it)."""
-    url = urlsplit(base)
-    with socket.create_connection((url.hostname, url.port), timeout=30) as s:
-        s.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        answer = b""
-        while chunk := s.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines)
-    return int(status_line.split()[1]), headers, body
-
-
 # Ways of writing /metrics that the app would route to it, and near misses that it would not.
 METRICS_PATHS = [
     "/metrics",
@@ -176,11 +163,13 @@ METRICS_PATHS = [
 
 @pytest.mark.parametrize("target", METRICS_PATHS)
 def test_metrics_are_not_passed_to_the_outside(deployed, target):
-    status, headers, body = raw_get(deployed.front.url, target)
-    assert status == 404, body[:300]
-    assert headers["Content-Type"] == "application/json"
-    assert json.loads(body)["error"]["code"] == "not_found"
-    assert b"digits_" not in body
+    # Sent as written in the request line: no client library tidies the path first.
+    case = Case(target, "GET", target, (), b"", frozenset({404}))
+    answer = send(case, "127.0.0.1", urlsplit(deployed.front.url).port)
+    assert answer is not None and answer.status == 404, answer
+    assert answer.headers["content-type"] == "application/json"
+    assert json.loads(answer.body)["error"]["code"] == "not_found"
+    assert b"digits_" not in answer.body
     assert request(deployed.replicas[0].url, "GET", "/metrics")[0] == 200
 
 
@@ -245,8 +234,7 @@ def _dead(pid: int) -> bool:
 
 def _processes(master: int) -> list[int]:
     """The gunicorn master and its workers."""
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [master, *map(int, children)]
+    return [master, *children(master)]
 
 
 def test_a_replica_killed_under_load_costs_only_the_requests_it_held(postgres):

@@ -18,7 +18,7 @@ from app import create_app, prometheus
 from tests.support.canvas import drawn_digit, strokes
 from tests.support.requests import post_raw
 from tests.support.scrape import Series, parse, value
-from tests.support.server import gunicorn
+from tests.support.server import children, gunicorn
 
 
 def scrape(client) -> Series:
@@ -208,10 +208,6 @@ def test_two_gunicorn_workers_count_into_one_scrape_exactly(tmp_path):
         assert all(value(series, "digits_model_info", **dict(labels)) == 1 for labels in infos)
 
 
-def _workers(master: int) -> set[int]:
-    return set(map(int, Path(f"/proc/{master}/task/{master}/children").read_text().split()))
-
-
 @pytest.mark.parametrize("reloaded", [False, True], ids=["run", "reloaded_by_hup"])
 def test_gunicorn_makes_its_own_metrics_folder_and_removes_it_on_exit(tmp_path, reloaded):
     made = Path(tmp_path / "tmp")
@@ -221,10 +217,10 @@ def test_gunicorn_makes_its_own_metrics_folder_and_removes_it_on_exit(tmp_path, 
         [folder] = made.glob("digits-metrics-*")
         assert list(folder.glob("counter_*.db"))
         if reloaded:  # gunicorn reads its config file again, and replaces its workers
-            before = _workers(server.process.pid)
+            before = children(server.process.pid)
             os.kill(server.process.pid, signal.SIGHUP)
             deadline = time.monotonic() + 30
-            while len(after := _workers(server.process.pid) - before) < 2:
+            while len(after := children(server.process.pid) - before) < 2:
                 assert time.monotonic() < deadline, f"workers {sorted(before)}, then {sorted(after)}"
                 time.sleep(0.1)
             assert _post(server.url + "/predict", drawn_digit("1"), "image/png")[0] == 200
