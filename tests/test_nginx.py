@@ -249,7 +249,9 @@ def test_a_replica_killed_under_load_costs_only_the_requests_it_held(postgres):
                 began = time.monotonic()
                 try:
                     status = request(running.front.url, "POST", "/predict", ONE, {"Content-Type": "image/png"})[0]
-                except OSError:
+                # Refused, reset, or cut off mid-answer (nginx had begun passing on the dying replica's
+                # answer): a failed request, counted as such.
+                except (OSError, http.client.HTTPException):
                     status = 0
                 results.append((began, time.monotonic(), status))
 
