@@ -84,9 +84,9 @@ def read_number(net: Network, data: bytes, limits: Limits = LIMITS, *, judge: Ne
     """Image bytes -> the number ``net`` reads in them, digit by digit, left to right.
 
     ``model.segment.split_digits`` splits the ink into digits; each digit's ink alone becomes the
-    MNIST form (an image of one digit reads exactly as ``read_digit`` reads it). Where digits may
-    touch, ``judge`` (default: ``model.verifier``'s shipped network, loaded on first use) tells a
-    whole digit from a fragment or from two squashed together. Raises ``NoDigitFound`` when there
+    MNIST form (an image of one digit reads exactly as ``read_digit`` reads it). ``judge``
+    (default: ``model.verifier``'s shipped network, loaded once per process) tells a whole digit
+    from a fragment or from two squashed together, where digits may touch. Raises ``NoDigitFound`` when there
     is no digit, ``TooManyDigits`` for more than ``segment.MAX_DIGITS``, ``WeightsError`` when the
     verifier's weights are missing, and the other ``ImageError``s as ``read_digit`` does.
     """
@@ -98,7 +98,6 @@ def read_number(net: Network, data: bytes, limits: Limits = LIMITS, *, judge: Ne
         return net.predict_proba(columns).T.astype(np.float64)  # (n, 10)
 
     def verify(images: np.ndarray, features: np.ndarray) -> np.ndarray:
-        # Loaded only when some group may hold more than one digit.
         return verifier.one_digit_probability(judge or verifier.load_verifier(), images, features)
 
     pieces = segment.split_digits(ink, classify, verify)
