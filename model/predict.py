@@ -84,9 +84,10 @@ def read_number(net: Network, data: bytes, limits: Limits = LIMITS, *, judge: Ne
     """Image bytes -> the number ``net`` reads in them, digit by digit, left to right.
 
     ``model.segment.split_digits`` splits the ink into digits; each digit's ink alone becomes the
-    MNIST form (an image of one digit reads exactly as ``read_digit`` reads it). ``judge``
-    (default: ``model.verifier``'s shipped network, loaded once per process) tells a whole digit
-    from a fragment or from two squashed together, where digits may touch. Raises ``NoDigitFound`` when there
+    MNIST form (an image of one digit that is kept whole reads exactly as ``read_digit`` reads
+    it). ``judge`` (default: ``model.verifier``'s shipped network, loaded once per process) judges
+    every group read whole and every candidate piece: a whole digit, a fragment, or two squashed
+    together. Raises ``NoDigitFound`` when there
     is no digit, ``TooManyDigits`` for more than ``segment.MAX_DIGITS``, ``WeightsError`` when the
     verifier's weights are missing, and the other ``ImageError``s as ``read_digit`` does.
     """

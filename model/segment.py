@@ -21,14 +21,14 @@ classifier and the one-digit verifier (``model.verifier``) and returns one ``Pie
    More than ``MAX_DIGITS`` groups is refused with ``TooManyDigits``, counted as the sweep goes
    so that a thousand digits cost little.
 4. **One digit or several.** Every group is read whole first (all in one batch, through both
-   networks). A group no wider than ``CUT_ASPECT`` times its own height (unless it was joined),
-   or no wider than ``SURE_WIDTH`` H that the verifier takes for one digit with at least
-   ``SURE_ONE``, is one digit, unless the verifier doubts it (under ``DOUBT_ONE``: a 1 touching
-   its neighbour); then it is cut too, and the cut kept only when it scores ``SPLIT_MARGIN``
-   above the whole. A digit is read again from the full-size ink (as ``read_digit`` reads a
-   digit: the working size is for finding and cutting digits, not for reading them). A lone
-   digit is read from the whole ink at full size, so that it reads exactly as ``read_digit``
-   reads it.
+   networks). A group that was not joined is one digit when it is no wider than ``SURE_WIDTH`` H
+   and the verifier takes it for one digit with at least ``SURE_ONE``, or when it is no wider
+   than ``CUT_ASPECT`` times its own height, unless it is also wider than ``NARROW`` H and the
+   verifier gives it P(one digit) under ``DOUBT_ONE`` (a 1 touching its neighbour): then it is
+   cut too, and the cut kept only when its pieces score ``SPLIT_MARGIN`` nats more than the
+   whole. A digit is read again from the full-size ink (as ``read_digit`` reads a digit: the
+   working size is for finding and cutting digits, not for reading them). A lone digit is read
+   from the whole ink at full size, so that it reads exactly as ``read_digit`` reads it.
 5. **Cuts.** In the other groups (digits that touch or overlap a little), candidate cuts start at
    the columns where the ink's vertical profile has a local minimum, and every ``GRID_STEP`` H
    between; each becomes a top-to-bottom path through the thinnest ink near a centre line through
@@ -40,7 +40,7 @@ classifier and the one-digit verifier (``model.verifier``) and returns one ``Pie
    piece; all candidates go through each network in one batch. A piece scores log P(one whole
    digit) from the verifier (``model.verifier``: its 28x28 form, its size in H and the ink its
    cuts cross) + ``CONFIDENCE`` x the log of the classifier's top probability, + ``PIECE_BONUS``
-   in a group wider than ``MAX_PIECE`` H; a dynamic programme picks the segmentation with the
+   per piece in a wide group wider than ``MAX_PIECE`` H; a dynamic programme picks the segmentation with the
    highest total. (The classifier alone is a poor judge: it reads
    two squashed digits, and half a digit, as one confident digit.)
 
@@ -66,6 +66,9 @@ MERGE_OVERLAP = 0.5  # components sharing this fraction of the narrower one's co
 ATTACH = 0.12  # a short component this close (in H) to a group's columns is part of that digit
 CLUSTER_GAP = 0.15  # left-over small components this close (in H) across columns form a cluster
 CLUSTER_SIZE = 0.5  # ... which is a digit when it is this tall or wide (in H); otherwise specks
+# A group no wider than this (in H), unless joined, is a thin digit or a stroke: it is not cut on the
+# verifier's doubt (DOUBT_ONE), and its training leaves it out (model.verifier_train).
+NARROW = 0.5
 THIN = 0.3  # a group this narrow (in H) ...
 JOIN_GAP = 0.25  # ... this close to its neighbour (in H) is joined to it, and the cuts decide
 # A group no wider than this many times its own height (and not joined) is one digit: no cuts are
@@ -78,18 +81,20 @@ JOIN_GAP = 0.25  # ... this close to its neighbour (in H) is joined to it, and t
 CUT_ASPECT = 1.2
 SURE_WIDTH = 1.0  # nor in one no wider than this (in H) ...
 SURE_ONE = 0.9  # ... that the verifier takes for one digit with at least this probability
-# A narrower group is one digit too, unless the verifier doubts it (under DOUBT_ONE): a 1 touching
-# its neighbour, or two narrow digits, fit in one digit's width. Its cuts are tried, and kept only
-# when the pieces they give score SPLIT_MARGIN nats above the group read whole. (Chosen on generated
-# numbers of seeds 5 and 6: cut this way, touching numbers read 7.0 and 7.4 points better; of 1,000
-# apart numbers of seed 6, a margin of 3 kept such a cut in 7 then read wrong, a margin of 6 in 1.)
+# A group no wider than CUT_ASPECT times its height (but wider than NARROW) is one digit too, unless
+# the verifier gives it P(one digit) under DOUBT_ONE: a 1 touching its neighbour, or two narrow
+# digits, fit in one digit's width. Its cuts are tried then, and kept only when its pieces score
+# SPLIT_MARGIN nats more than the group read whole. (Chosen on generated numbers of seeds 5 and 6:
+# cut this way, touching numbers read 7.0 and 7.4 points better. Of 1,000 apart numbers of seed 6,
+# a margin of 3 kept such a cut in 7 numbers that were then misread; a margin of 6, in 1.)
 DOUBT_ONE = 0.5
 SPLIT_MARGIN = 6.0
 CONFIDENCE = 0.3  # the weight of the classifier's log probability against the verifier's in a piece's score
 MIN_PIECE = 0.15  # cuts are at least this far (in H) from the group's ink edges
 GRID_STEP = 0.1  # ... and start at least this far from each other (in H)
 MAX_PIECE = 1.35  # a candidate piece is at most this wide (in H)
-# Nats added to each piece's score in a group wider than MAX_PIECE, which holds two digits or more.
+# Nats added to each piece's score in a wide group (CUT_ASPECT) wider than MAX_PIECE H, which likely
+# holds two digits or more.
 # (Chosen on generated numbers of seeds 5, 6 and 7: touching numbers read 2.6, 3.0 and 1.7 points
 # better, apart ones the same; 2 nats gave 3.0, 1.4 and 0.3, and cost apart numbers 0.4 on seed 5.)
 PIECE_BONUS = 1.0
@@ -179,7 +184,7 @@ def split_digits(ink: np.ndarray, classify: Classifier, verify: Verifier) -> lis
         n
         for n, (group, _, _) in enumerate(wholes)
         if (n in wide and (group.joined or group.width > SURE_WIDTH * typical or one[n] < SURE_ONE))
-        or one[n] < DOUBT_ONE
+        or (one[n] < DOUBT_ONE and group.width > NARROW * typical)
     ]
     found = [candidates(wholes[n][0], typical) for n in unsure]
     cut: dict[int, list[Piece]] = {}
@@ -192,11 +197,12 @@ def split_digits(ink: np.ndarray, classify: Classifier, verify: Verifier) -> lis
         score = np.log(np.clip(all_one, PROB_FLOOR, 1.0)) + CONFIDENCE * np.log(
             np.clip(all_p.max(axis=1), PROB_FLOOR, 1.0)
         )
-        # In a group too wide to be one piece, a bonus per piece instead: each piece's log probability
-        # is at most 0, so the total favours fewer pieces, and a 1 joined to its neighbour reads as one.
+        # Rather than that penalty, a bonus per piece in a group too wide to be one piece: each piece's
+        # log probability is at most 0, so the total favours fewer pieces, and a 1 joined to its
+        # neighbour would be read with it as a single digit.
         score += np.concatenate(
             [
-                np.full(len(c.spans), PIECE_BONUS * (wholes[n][0].width > MAX_PIECE * typical))
+                np.full(len(c.spans), PIECE_BONUS * (n in wide and wholes[n][0].width > MAX_PIECE * typical))
                 for n, c in zip(unsure, found)
             ]
         )

@@ -37,7 +37,6 @@ WHOLE = 0.85  # a piece holding this share of a digit's ink holds that digit who
 NEARLY = 0.7  # ... and one holding between this and WHOLE is ambiguous: left out of training
 SLIVER = 0.12  # a whole digit may carry this share of a neighbour's ink and still be one digit
 TOUCHING = 0.75  # the share of training numbers whose digits touch (the rest are apart: whole digits)
-NARROW = 0.5  # groups no wider than this (in H) are left out: a thin digit or a stroke, never cut
 
 # The layout of a number (shared with scripts/number_images.py, which draws the tests' numbers).
 SIZES = (0.8, 1.25)  # each digit is scaled by a factor drawn from this range ...
@@ -170,7 +169,7 @@ def labelled_pieces(
         h, w = group.ink.shape
         window = own[:, group.top : group.top + h, group.left : group.left + w] * (group.ink > 0)
         totals = window.sum(axis=(1, 2))
-        if group.width <= NARROW * typical and not group.joined:
+        if group.width <= segment.NARROW * typical and not group.joined:
             continue  # never cut: a thin digit or a stroke, not what the verifier judges
         found = segment.candidates(group, typical)
         for image, feature, mask in zip(found.images, found.features, found.masks):

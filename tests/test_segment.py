@@ -131,6 +131,34 @@ def test_touching_digits_are_split(network, judge) -> None:
     assert pieces[0].box[2] < pieces[1].box[2] and pieces[0].box[2] <= 100 <= pieces[1].box[2]
 
 
+def vee(ink: np.ndarray, left: float) -> None:
+    """Two strokes that meet at the bottom: as narrow as one digit, and maybe two."""
+    pen(ink, [(left, 30), (left + 35, 30 + H), (left + 70, 30)])
+
+
+@pytest.mark.parametrize(("gain", "count"), [(segment.SPLIT_MARGIN - 1, 1), (segment.SPLIT_MARGIN + 1, 2)])
+def test_a_narrow_group_the_verifier_doubts_is_cut_only_when_the_pieces_score_clearly_more(gain, count) -> None:
+    """A group no wider than CUT_ASPECT times its height, and wider than NARROW, that the verifier
+    doubts is one digit (P(one) under DOUBT_ONE) is tried in pieces; they are kept only when they
+    score SPLIT_MARGIN nats more than the group read whole. Here each half of the vee is surely one
+    digit, and the whole is given a probability that puts the two halves ``gain`` nats above it."""
+    ink = canvas(200)
+    vee(ink, 60)
+    confident = segment.CONFIDENCE * np.log(classify(ink[None])[0].max())
+    half = np.log(0.95) + confident  # the score of each half
+    whole = np.exp(2 * half - gain - confident)  # log(whole) + confident = 2 * half - gain
+    assert segment.PROB_FLOOR < whole < segment.DOUBT_ONE
+
+    def halves(images: np.ndarray, features: np.ndarray) -> np.ndarray:
+        return np.where(features[:, 0] < segment.NARROW, 0.95, whole)
+
+    pieces = split_digits(ink, classify, halves)
+    assert len(pieces) == count, [p.box for p in pieces]
+    if count == 2:  # the left arm and the right one (the cut runs down between them)
+        (l0, _, l1, _), (r0, _, r1, _) = (p.box for p in pieces)
+        assert l0 <= 60 and l1 <= 60 + 40 and r0 >= 60 + 15 and r1 >= 60 + 70, [p.box for p in pieces]
+
+
 def test_more_than_max_digits_is_refused_cheaply() -> None:
     calls = []
 
