@@ -87,9 +87,9 @@ def read_number(net: Network, data: bytes, limits: Limits = LIMITS, *, judge: Ne
     MNIST form (an image of one digit that is kept whole reads exactly as ``read_digit`` reads
     it). ``judge`` (default: ``model.verifier``'s shipped network, loaded once per process) judges
     every group read whole and every candidate piece: a whole digit, a fragment, or two squashed
-    together. Raises ``NoDigitFound`` when there
-    is no digit, ``TooManyDigits`` for more than ``segment.MAX_DIGITS``, ``WeightsError`` when the
-    verifier's weights are missing, and the other ``ImageError``s as ``read_digit`` does.
+    together. Raises ``NoDigitFound`` when there is no digit, ``TooManyDigits`` for more than
+    ``segment.MAX_DIGITS``, ``WeightsError`` when the verifier's weights are missing, and the
+    other ``ImageError``s as ``read_digit`` does.
     """
     image = pre.load_image(data, limits)
     ink = pre.ink_map(image)

@@ -40,9 +40,9 @@ classifier and the one-digit verifier (``model.verifier``) and returns one ``Pie
    piece; all candidates go through each network in one batch. A piece scores log P(one whole
    digit) from the verifier (``model.verifier``: its 28x28 form, its size in H and the ink its
    cuts cross) + ``CONFIDENCE`` x the log of the classifier's top probability, + ``PIECE_BONUS``
-   per piece in a wide group wider than ``MAX_PIECE`` H; a dynamic programme picks the segmentation with the
-   highest total. (The classifier alone is a poor judge: it reads
-   two squashed digits, and half a digit, as one confident digit.)
+   per piece in a wide group wider than ``MAX_PIECE`` H; a dynamic programme picks the
+   segmentation with the highest total. (The classifier alone is a poor judge: it reads two
+   squashed digits, and half a digit, as one confident digit.)
 
 NumPy and Pillow (through ``model.preprocess``) only.
 """
