@@ -110,7 +110,8 @@ ERRORS: tuple[ErrorCode, ...] = (
         "too_many_digits",
         422,
         "number",
-        f"`/api/read` of an image with more than {MAX_DIGITS} digits (`model.segment.MAX_DIGITS`)",
+        f"`/api/read` of an image with more than {MAX_DIGITS} digits (`model.segment.MAX_DIGITS`), "
+        "or ink too wide to be so few",
     ),
     ErrorCode(
         "rate_limited",

@@ -219,8 +219,15 @@ def ink_to_mnist(ink: np.ndarray) -> np.ndarray:
     longer side is 20 px, placed with its centre of mass at MNIST's. Raises ``NoDigitFound``
     when the ink is blank, a speck, a dot or a dash.
     """
-    top, left, bottom, right = _digit_box(ink)
-    _refuse_marks(ink[top:bottom, left:right], ink.shape)
+    return box_to_mnist(ink, _digit_box(ink), ink.shape)
+
+
+def box_to_mnist(ink: np.ndarray, box: tuple[int, int, int, int], frame: tuple[int, int]) -> np.ndarray:
+    """``ink_to_mnist`` of ``ink`` (h, w) whose digit's box (top, left, bottom, right) is known and
+    which is part of an image of shape ``frame`` (h, w), against which a speck is measured: for a
+    caller that already has the box (``model.segment`` reads many pieces of one image)."""
+    top, left, bottom, right = box
+    _refuse_marks(ink[top:bottom, left:right], frame)
     patch = _scale(ink, top, left, bottom, right)
     out = np.clip(_centre(patch), 0.0, 1.0)
     peak = out.max()

@@ -61,7 +61,7 @@ def rates(net: Network, test, touching: bool) -> tuple[float, float, float]:
         pytest.param(
             True,
             10.0,
-            # Measured at 75.5 % against a product of 98.0 %: for some touching digits no candidate
+            # Measured at 79.75 % against a product of 98.0 %: for some touching digits no candidate
             # cut holds them whole, most often a slanted 1 against its neighbour.
             marks=pytest.mark.xfail(strict=True, reason="touching digits are read exactly far below the bound"),
         ),

@@ -178,6 +178,22 @@ def test_more_than_max_digits_is_refused_cheaply() -> None:
     assert issubclass(TooManyDigits, segment.ImageError)
 
 
+def test_ink_too_wide_for_max_digits_is_refused_before_it_is_read() -> None:
+    def unread(*_: np.ndarray) -> np.ndarray:
+        raise AssertionError("read before it was refused")
+
+    # One stroke that zigzags along the whole line: one group, no gap between its "digits", twice as
+    # wide as MAX_DIGITS pieces could be.
+    width = round(2 * MAX_DIGITS * segment.MAX_PIECE * H)
+    ink = np.zeros((H + 60, width + 40), dtype=np.float32)
+    pen(ink, [(20 + x, 30 + H * (x // 10 % 2)) for x in range(0, width + 1, 10)])
+    with pytest.raises(TooManyDigits, match=str(MAX_DIGITS)):
+        split_digits(ink, unread, unread)
+    # A third of it is read (and then it is whatever it is).
+    with pytest.raises(AssertionError, match="read before"):
+        split_digits(ink[:, : width // 3].copy(), unread, unread)
+
+
 def test_a_single_digit_is_one_piece_with_ink_to_mnists_box_and_image() -> None:
     ink = canvas(200)
     zero(ink, 60)
