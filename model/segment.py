@@ -554,8 +554,7 @@ def candidates(group: Group, typical: float, grid_step: float = GRID_STEP) -> Ca
     cols = np.flatnonzero(strong.any(axis=0))
     rows = np.flatnonzero(strong.any(axis=1))
     h = ink.shape[0]
-    span = (int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1)
-    paths = _cut_paths(ink, *span, typical, grid_step)
+    paths = _cut_paths(ink, int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1, typical, grid_step)
     bounds = [np.zeros(h, dtype=np.int64), *paths, np.full(h, ink.shape[1], dtype=np.int64)]
     # The ink each cut goes through: the pixels just left and right of its path, in every row.
     every = np.arange(h)

@@ -38,9 +38,8 @@ NEARLY = 0.7  # ... and one holding between this and WHOLE is ambiguous: left ou
 SLIVER = 0.12  # a whole digit may carry this share of a neighbour's ink and still be one digit
 TOUCHING = 0.75  # the share of training numbers whose digits touch (the rest are apart: whole digits)
 # The training pieces are cut from starts this far apart (in H), coarser than segment.GRID_STEP: the
-# pieces of the finer grid the segmenter reads with are mostly near copies of these (twice as many
-# per number), and the shipped verifier, trained on these, read touching numbers better through the
-# finer grid. (One trained the same way on 16,000 numbers for 30 epochs read touching numbers of
+# shipped verifier was trained on these, and read touching numbers better through the finer grid the
+# segmenter cuts with. (One trained the same way on 16,000 numbers for 30 epochs read touching numbers of
 # seeds 5, 6 and 7 better still, by 1.4-3.6 points, but split more single digits of apart numbers:
 # 0.75 points more of them on the test's seed, past its bound.)
 TRAIN_GRID_STEP = 0.1
