@@ -22,10 +22,10 @@ classifier and the one-digit verifier (``model.verifier``) and returns one ``Pie
    so that a thousand digits cost little; so is ink wider in all than ``MAX_DIGITS`` pieces
    ``MAX_PIECE`` H wide, before any cut is tried.
 4. **One digit or several.** Every group is read whole first (all in one batch, through both
-   networks). A group that was not joined is one digit when it is no wider than ``SURE_WIDTH`` H
-   and the verifier takes it for one digit with at least ``SURE_ONE``, or when it is no wider
-   than ``CUT_ASPECT`` times its own height, unless it is also wider than ``NARROW`` H and the
-   verifier gives it P(one digit) under ``DOUBT_ONE`` (a 1 touching its neighbour): then it is
+   networks). A group that was not joined is one digit when the verifier takes it for one digit
+   with at least ``SURE_ONE``, however wide, or when it is no wider than ``CUT_ASPECT`` times its
+   own height, unless it is also wider than ``NARROW`` H and the verifier gives it P(one digit)
+   under ``DOUBT_ONE`` (a 1 touching its neighbour): then it is
    cut too, and the cut kept only when its pieces score ``SPLIT_MARGIN`` nats more than the
    whole. A digit is read again from the full-size ink (as ``read_digit`` reads a digit: the
    working size is for finding and cutting digits, not for reading them). A lone digit is read
@@ -42,7 +42,9 @@ classifier and the one-digit verifier (``model.verifier``) and returns one ``Pie
    digit) from the verifier (``model.verifier``: its 28x28 form, its size in H and the ink its
    cuts cross) + ``CONFIDENCE`` x the log of the classifier's top probability, + ``PIECE_BONUS``
    per piece in a wide group wider than ``MAX_PIECE`` H; a dynamic programme picks the
-   segmentation with the highest total. (The classifier alone is a poor judge: it reads two
+   segmentation with the highest total. A wide group that could be one piece (no wider than
+   ``MAX_PIECE`` H) keeps its cut only when the pieces score ``WIDE_MARGIN`` nats more than the
+   group read whole (a sprawling single digit). (The classifier alone is a poor judge: it reads two
    squashed digits, and half a digit, as one confident digit.)
 
 NumPy and Pillow (through ``model.preprocess``) only.
@@ -80,8 +82,11 @@ JOIN_GAP = 0.25  # ... this close to its neighbour (in H) is joined to it, and t
 # the verifier retrained for those cuts, read touching numbers 6-12 points better on seeds 0, 1
 # and the test's, and apart ones 0.8-2.0 points worse: wide single digits (a 0, an 8) cut in two.
 CUT_ASPECT = 1.2
-SURE_WIDTH = 1.0  # nor in one no wider than this (in H) ...
-SURE_ONE = 0.9  # ... that the verifier takes for one digit with at least this probability
+# A wider group (not joined) that the verifier takes for one digit with at least this probability is
+# one digit too, however wide. (Of the groups of generated numbers of seeds 5 and 6 wider than
+# MAX_PIECE H, 7 of 14 single digits had that, and none of 1,672 groups of two digits or more had even
+# 0.5. Such a group cannot be one piece, so cut it would be read as two digits or more.)
+SURE_ONE = 0.9
 # A group no wider than CUT_ASPECT times its height (but wider than NARROW) is one digit too, unless
 # the verifier gives it P(one digit) under DOUBT_ONE: a 1 touching its neighbour, or two narrow
 # digits, fit in one digit's width. Its cuts are tried then, and kept only when its pieces score
@@ -90,6 +95,15 @@ SURE_ONE = 0.9  # ... that the verifier takes for one digit with at least this p
 # a margin of 3 kept such a cut in 7 numbers that were then misread; a margin of 6, in 1.)
 DOUBT_ONE = 0.5
 SPLIT_MARGIN = 6.0
+# A wide group (CUT_ASPECT) that was not joined and is no wider than MAX_PIECE H, so that it may be one
+# digit read whole, keeps its cut only when the pieces score this many nats more than the whole: the
+# verifier doubts some sprawling single digits (a wide 2, 3 or 7 gets P(one) of 0.001-0.09), and their
+# halves each look like a digit. (Chosen on generated numbers of seeds 5 and 6: 10 single digits of
+# apart numbers were cut, with margins of 0.3-7.9 nats; 152 groups of two touching digits beat their
+# whole by 2.0, 5.0, 5.3, 5.8 and then 6.8 nats or more. 4 keeps 7 of the singles whole and 1 of the
+# pairs. The same margin for joined groups (a thin stroke and its neighbour) lost 2 apart numbers on
+# each of seeds 0 and 1: a 1 next to its neighbour kept with it.)
+WIDE_MARGIN = 4.0
 CONFIDENCE = 0.3  # the weight of the classifier's log probability against the verifier's in a piece's score
 MIN_PIECE = 0.15  # cuts are at least this far (in H) from the group's ink edges
 # ... and start at least this far from each other (in H). (Chosen on generated numbers of seeds 5 and
@@ -201,7 +215,7 @@ def split_digits(ink: np.ndarray, classify: Classifier, verify: Verifier) -> lis
     unsure = [
         n
         for n, (group, _, _) in enumerate(wholes)
-        if (n in wide and (group.joined or group.width > SURE_WIDTH * typical or one[n] < SURE_ONE))
+        if (n in wide and (group.joined or one[n] < SURE_ONE))
         or (one[n] < DOUBT_ONE and group.width > NARROW * typical)
     ]
     found = [candidates(wholes[n][0], typical) for n in unsure]
@@ -228,7 +242,13 @@ def split_digits(ink: np.ndarray, classify: Classifier, verify: Verifier) -> lis
         for n, c in zip(unsure, found):
             m = len(c.spans)
             chosen = _choose(c.intervals, c.spans, score[at : at + m]) if m else []
-            if n not in wide and not _beats_whole(chosen, c.spans, c.intervals, score[at : at + m]):
+            if n not in wide:
+                margin: float | None = SPLIT_MARGIN
+            elif not wholes[n][0].joined and (0, c.intervals) in c.spans:
+                margin = WIDE_MARGIN
+            else:
+                margin = None  # joined, or too wide to be one piece: the pieces as chosen
+            if margin is not None and not _beats_whole(chosen, c.spans, c.intervals, score[at : at + m], margin):
                 chosen = []
             if chosen and [c.spans[i] for i in chosen] != [(0, c.intervals)]:
                 cut[n] = [Piece(c.images[i], all_p[at + i], c.boxes[i]) for i in chosen]
@@ -272,12 +292,12 @@ def split_digits(ink: np.ndarray, classify: Classifier, verify: Verifier) -> lis
     return sorted(pieces, key=lambda piece: piece.box[0] + piece.box[2])
 
 
-def _beats_whole(chosen: list[int], spans: list[tuple[int, int]], k: int, score: np.ndarray) -> bool:
-    """Whether the pieces ``chosen`` (indices into ``spans``) score SPLIT_MARGIN more than the
+def _beats_whole(chosen: list[int], spans: list[tuple[int, int]], k: int, score: np.ndarray, margin: float) -> bool:
+    """Whether the pieces ``chosen`` (indices into ``spans``) score ``margin`` nats more than the
     whole group, the candidate (0, k), read as one digit (False when that is no candidate)."""
     if (0, k) not in spans:
         return False
-    return float(score[chosen].sum()) >= float(score[spans.index((0, k))]) + SPLIT_MARGIN
+    return float(score[chosen].sum()) >= float(score[spans.index((0, k))]) + margin
 
 
 def _at_full_size(ink: np.ndarray, group: Group, factor: int) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:

@@ -159,6 +159,55 @@ def test_a_narrow_group_the_verifier_doubts_is_cut_only_when_the_pieces_score_cl
         assert l0 <= 60 and l1 <= 60 + 40 and r0 >= 60 + 15 and r1 >= 60 + 70, [p.box for p in pieces]
 
 
+def wide_vee(ink: np.ndarray, left: float) -> None:
+    """A vee wider than CUT_ASPECT times its height, and no wider than a piece may be (MAX_PIECE H):
+    a sprawling digit, or two."""
+    pen(ink, [(left, 30), (left + 64, 30 + H), (left + 128, 30)])
+
+
+@pytest.mark.parametrize(("gain", "count"), [(segment.WIDE_MARGIN - 1, 1), (segment.WIDE_MARGIN + 1, 2)])
+def test_a_wide_group_that_may_be_one_digit_is_cut_only_when_the_pieces_score_clearly_more(gain, count) -> None:
+    """A group wider than CUT_ASPECT times its height that could still be one piece (no wider than
+    MAX_PIECE H, not joined) keeps its cut only when the pieces score WIDE_MARGIN nats more than
+    the group read whole (a sprawling single digit the verifier doubts). Each arm of the vee is
+    surely one digit here, and the whole is given a probability ``gain`` nats below the two arms."""
+    ink = canvas(240)
+    wide_vee(ink, 50)
+    top, left, bottom, right = _digit_box(ink)
+    assert segment.CUT_ASPECT < (right - left) / (bottom - top) < segment.MAX_PIECE
+    confident = segment.CONFIDENCE * np.log(classify(ink[None])[0].max())
+    arm = np.log(0.95) + confident
+    whole = np.exp(2 * arm - gain - confident)
+    assert whole > segment.PROB_FLOOR
+
+    def arms(images: np.ndarray, features: np.ndarray) -> np.ndarray:
+        return np.where(features[:, 0] < 1.0, 0.95, whole)
+
+    pieces = split_digits(ink, classify, arms)
+    assert len(pieces) == count, [p.box for p in pieces]
+    if count == 2:
+        (l0, _, l1, _), (r0, _, r1, _) = (p.box for p in pieces)
+        assert l0 <= 50 < l1 <= r0 + 20 and r0 < 50 + 128 <= r1, [p.box for p in pieces]
+
+
+@pytest.mark.parametrize(("sure", "whole"), [(segment.SURE_ONE, True), (segment.SURE_ONE - 0.1, False)])
+def test_a_group_too_wide_for_one_piece_is_one_digit_when_the_verifier_is_sure(sure, whole) -> None:
+    """A group wider than MAX_PIECE H cannot be read as one piece of its cuts; when the verifier
+    takes it, read whole, for one digit with at least SURE_ONE, it is one digit, however wide."""
+    ink = canvas(300)
+    pen(ink, [(40, 30), (120, 30 + H), (200, 30)])
+    top, left, bottom, right = _digit_box(ink)
+    assert (right - left) / (bottom - top) > segment.MAX_PIECE
+
+    def whole_or_arms(images: np.ndarray, features: np.ndarray) -> np.ndarray:
+        width = features[:, 0]  # in H: the whole, an arm, or a sliver
+        return np.where(width > segment.MAX_PIECE, sure, np.where(width >= 0.5, 0.95, 0.01))
+
+    pieces = split_digits(ink, classify, whole_or_arms)
+    boxes = [p.box for p in pieces]
+    assert (boxes == [(left, top, right, bottom)]) if whole else (len(pieces) >= 2), boxes
+
+
 def test_more_than_max_digits_is_refused_cheaply() -> None:
     calls = []
 
