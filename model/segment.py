@@ -25,11 +25,11 @@ classifier and the one-digit verifier (``model.verifier``) and returns one ``Pie
    networks). A group that was not joined is one digit when the verifier takes it for one digit
    with at least ``SURE_ONE``, however wide, or when it is no wider than ``CUT_ASPECT`` times its
    own height, unless it is also wider than ``NARROW`` H and the verifier gives it P(one digit)
-   under ``DOUBT_ONE`` (a 1 touching its neighbour): then it is
-   cut too, and the cut kept only when its pieces score ``SPLIT_MARGIN`` nats more than the
-   whole. A digit is read again from the full-size ink (as ``read_digit`` reads a digit: the
-   working size is for finding and cutting digits, not for reading them). A lone digit is read
-   from the whole ink at full size, so that it reads exactly as ``read_digit`` reads it.
+   under ``DOUBT_ONE`` (a 1 touching its neighbour): then it is cut too, and the cut kept only
+   when its pieces score ``SPLIT_MARGIN`` nats more than the whole. A digit is read again from
+   the full-size ink (as ``read_digit`` reads a digit: the working size is for finding and
+   cutting digits, not for reading them). A lone digit is read from the whole ink at full size,
+   so that it reads exactly as ``read_digit`` reads it.
 5. **Cuts.** In the other groups (digits that touch or overlap a little), candidate cuts start at
    the columns where the ink's vertical profile has a local minimum, and every ``GRID_STEP`` H
    between; each becomes a top-to-bottom path through the thinnest ink near a centre line through
@@ -242,13 +242,11 @@ def split_digits(ink: np.ndarray, classify: Classifier, verify: Verifier) -> lis
         for n, c in zip(unsure, found):
             m = len(c.spans)
             chosen = _choose(c.intervals, c.spans, score[at : at + m]) if m else []
-            if n not in wide:
-                margin: float | None = SPLIT_MARGIN
-            elif not wholes[n][0].joined and (0, c.intervals) in c.spans:
-                margin = WIDE_MARGIN
-            else:
-                margin = None  # joined, or too wide to be one piece: the pieces as chosen
-            if margin is not None and not _beats_whole(chosen, c.spans, c.intervals, score[at : at + m], margin):
+            if n in wide and (wholes[n][0].joined or (0, c.intervals) not in c.spans):
+                pass  # joined, or too wide to be one piece: the pieces as chosen
+            elif not _beats_whole(
+                chosen, c.spans, c.intervals, score[at : at + m], WIDE_MARGIN if n in wide else SPLIT_MARGIN
+            ):
                 chosen = []
             if chosen and [c.spans[i] for i in chosen] != [(0, c.intervals)]:
                 cut[n] = [Piece(c.images[i], all_p[at + i], c.boxes[i]) for i in chosen]
